@@ -1,0 +1,311 @@
+"""SQLModel tables, and nothing else.
+
+Times are timezone-aware UTC (SQLModel's `UTCDateTime`: `timestamptz` on
+PostgreSQL, UTC text on SQLite). Convert at the edges with `inboxtui.timeutil`.
+
+Free-form structured values (raw payloads, cursors, template variants) are JSON
+text columns: portable between SQLite and PostgreSQL and kept byte-exact.
+
+The full-text index (`mention_search`) is not a model: it is a dialect-specific
+structure (FTS5 on SQLite, tsvector + GIN on PostgreSQL) created by the
+migrations and maintained by `inboxtui.search`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    SNOOZED = "snoozed"
+    RESOLVED = "resolved"
+
+
+class Priority(StrEnum):
+    """Stored as an int (`PRIORITY_RANK`) so that `sort:priority` is an index scan."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+PRIORITY_RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+PRIORITY_NAME: dict[int, str] = {v: k for k, v in PRIORITY_RANK.items()}
+
+
+class OutboxState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Source(SQLModel, table=True):
+    """One configured place we listen to. `cursor` only moves after commit."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    name: str = Field(unique=True)
+    url: str | None = None
+    config: str = Field(default="{}", sa_column_kwargs={"nullable": False}, sa_type=Text)
+    cursor: str | None = Field(default=None, sa_type=Text)
+    enabled: bool = True
+    last_polled_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime
+
+
+class Author(SQLModel, table=True):
+    """A person on one platform; the social-CRM record."""
+
+    __table_args__ = (UniqueConstraint("kind", "handle", name="uq_author_kind_handle"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    handle: str
+    name: str | None = None
+    followers: int | None = None
+    url: str | None = None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class Role(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    description: str | None = None
+
+
+class Agent(SQLModel, table=True):
+    """A team member using the inbox; identity comes from config or `$USER`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    handle: str = Field(unique=True)
+    display_name: str | None = None
+    capacity: int | None = None
+    on_duty: bool = True
+    created_at: datetime
+
+
+class AgentRole(SQLModel, table=True):
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True, ondelete="CASCADE")
+    role_id: int = Field(foreign_key="role.id", primary_key=True, ondelete="CASCADE")
+
+
+class Incident(SQLModel, table=True):
+    """A group of escalated conversations that belong to one crisis."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    topic: str | None = None
+    severity: int = 1
+    status: str = "open"
+    reason: str | None = Field(default=None, sa_type=Text)
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+class Conversation(SQLModel, table=True):
+    """The queue item: a thread of mentions on one source.
+
+    Denormalised summary columns (`last_activity_at`, `excerpt`, counts) keep
+    the queue a single indexed scan; the ingest path maintains them.
+    `version` is bumped by every service call for optimistic concurrency.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "root_key", name="uq_conversation_source_root"),
+        Index("ix_conversation_activity", "last_activity_at", "id"),
+        Index("ix_conversation_status_activity", "status", "last_activity_at", "id"),
+        Index("ix_conversation_role_activity", "role_id", "last_activity_at", "id"),
+        Index("ix_conversation_agent_activity", "agent_id", "last_activity_at", "id"),
+        Index("ix_conversation_escalated_activity", "escalated", "last_activity_at", "id"),
+        Index("ix_conversation_source_activity", "source_id", "last_activity_at", "id"),
+        Index("ix_conversation_priority_activity", "priority", "last_activity_at", "id"),
+        Index("ix_conversation_author", "author_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    # external id of the thread root (or of the earliest known ancestor)
+    root_key: str
+    kind: str
+    author_id: int | None = Field(default=None, foreign_key="author.id")
+    title: str | None = None
+    excerpt: str = Field(default="", sa_type=Text)
+    status: str = Field(default=Status.NEW.value)
+    snooze_until: datetime | None = None
+    priority: int = Field(default=PRIORITY_RANK["normal"])
+    role_id: int | None = Field(default=None, foreign_key="role.id")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    escalated: bool = False
+    severity: int | None = None
+    escalation_reason: str | None = Field(default=None, sa_type=Text)
+    incident_id: int | None = Field(default=None, foreign_key="incident.id")
+    created_at: datetime
+    last_activity_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    updated_at: datetime
+    mention_count: int = 0
+    version: int = 1
+
+
+class Mention(SQLModel, table=True):
+    """One post/comment/entry. Unique (source, external id) makes duplicates impossible."""
+
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id", name="uq_mention_source_external"),
+        Index("ix_mention_conversation", "conversation_id", "created_at"),
+        Index("ix_mention_author", "author_id"),
+        Index("ix_mention_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str
+    conversation_id: int = Field(foreign_key="conversation.id")
+    parent_id: int | None = Field(default=None, foreign_key="mention.id")
+    in_reply_to: str | None = None
+    depth: int = 0
+    author_id: int = Field(foreign_key="author.id")
+    created_at: datetime
+    title: str | None = None
+    text: str = Field(sa_type=Text)
+    url: str | None = None
+    lang: str | None = None
+    sentiment: float | None = None
+    sentiment_label: str | None = None
+    raw: str = Field(default="{}", sa_type=Text)
+    fetched_at: datetime
+
+
+class Tag(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+
+
+class ConversationTag(SQLModel, table=True):
+    __tablename__ = "conversation_tag"
+    __table_args__ = (Index("ix_conversation_tag_tag", "tag_id", "conversation_id"),)
+
+    conversation_id: int = Field(
+        foreign_key="conversation.id", primary_key=True, ondelete="CASCADE"
+    )
+    tag_id: int = Field(foreign_key="tag.id", primary_key=True, ondelete="CASCADE")
+
+
+class Note(SQLModel, table=True):
+    """An internal note: visible to the team, never sent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    body: str = Field(sa_type=Text)
+    created_at: datetime
+
+
+class Template(SQLModel, table=True):
+    """A canned reply. `variants`, `roles`, `kinds`, `tags` are JSON text."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    shortcut: str | None = None
+    body: str = Field(sa_type=Text)
+    variants: str = Field(default="{}", sa_type=Text)
+    roles: str = Field(default="[]", sa_type=Text)
+    kinds: str = Field(default="[]", sa_type=Text)
+    tags: str = Field(default="[]", sa_type=Text)
+    usage_count: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class OutboxReply(SQLModel, table=True):
+    """A reply written before any network call; the idempotency key prevents doubles."""
+
+    __tablename__ = "outbox_reply"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    in_reply_to_mention_id: int | None = Field(default=None, foreign_key="mention.id")
+    body: str = Field(sa_type=Text)
+    idempotency_key: str = Field(unique=True)
+    state: str = Field(default=OutboxState.QUEUED.value, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    remote_id: str | None = None
+    remote_url: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+
+
+class Event(SQLModel, table=True):
+    """One line of the audit log: who did what to which conversation, when.
+
+    `actor` is the agent handle, or `system:<component>` for automatic changes;
+    `before` and `after` are JSON text of the fields that changed.
+    """
+
+    __table_args__ = (
+        Index("ix_event_conversation", "conversation_id", "id"),
+        Index("ix_event_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    actor: str
+    action: str
+    before: str | None = Field(default=None, sa_type=Text)
+    after: str | None = Field(default=None, sa_type=Text)
+    detail: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime
+
+
+class SavedView(SQLModel, table=True):
+    """A named query shown in the sidebar; `agent_id` NULL means shared with the team."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("agent_id", "name", name="uq_saved_view_agent_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    name: str
+    query: str = Field(sa_type=Text)
+    position: int = 0
+    created_at: datetime
+
+
+__all__ = [
+    "PRIORITY_NAME",
+    "PRIORITY_RANK",
+    "Agent",
+    "AgentRole",
+    "Author",
+    "Conversation",
+    "ConversationTag",
+    "Event",
+    "Incident",
+    "Mention",
+    "Note",
+    "OutboxReply",
+    "OutboxState",
+    "Priority",
+    "Role",
+    "SavedView",
+    "Source",
+    "Status",
+    "Tag",
+    "Template",
+]

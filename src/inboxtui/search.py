@@ -1,0 +1,144 @@
+"""The full-text index, one behaviour on two databases.
+
+Python (`inboxtui.text`) decides what the tokens are; each database only
+stores and intersects them:
+- SQLite: an FTS5 table `mention_search(doc)` keyed by mention rowid, with the
+  `ascii` tokenizer over space-separated tokens (so FTS5 re-splits exactly on
+  our spaces and never second-guesses the folding);
+- PostgreSQL: `mention_search(mention_id, doc tsvector)` with a GIN index; the
+  tsvector and tsquery are written as literals, bypassing the text-search
+  parser, whose idea of a word depends on the server's locale.
+Phrases are adjacent tokens (`+` in FTS5, `<->` in tsquery); prefixes are `*`
+and `:*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, text
+from sqlalchemy.sql.elements import TextClause
+
+from inboxtui.text import QueryToken, search_tokens
+
+SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS mention_search USING fts5("
+    "doc, tokenize = 'ascii', detail = 'full')"
+)
+POSTGRES_DDL = (
+    "CREATE TABLE IF NOT EXISTS mention_search ("
+    " mention_id INTEGER PRIMARY KEY REFERENCES mention(id) ON DELETE CASCADE,"
+    " doc TSVECTOR NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS ix_mention_search_doc ON mention_search USING GIN (doc)",
+)
+# Tables the migrations own outside the models (autogenerate must ignore them).
+UNMODELLED_TABLES = frozenset(
+    {
+        "mention_search",
+        "mention_search_data",
+        "mention_search_idx",
+        "mention_search_content",
+        "mention_search_docsize",
+        "mention_search_config",
+    }
+)
+
+
+def document(text_value: str, title: str | None = None) -> list[str]:
+    """Tokens of one mention: title first, then body."""
+    tokens = search_tokens(title) if title else []
+    tokens.extend(search_tokens(text_value))
+    return tokens
+
+
+def _tsvector_literal(tokens: Sequence[str]) -> str:
+    positions: dict[str, list[int]] = {}
+    for index, token in enumerate(tokens[:16383], start=1):
+        positions.setdefault(token, []).append(index)
+    return " ".join(
+        "'" + token.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(map(str, pos[:256]))
+        for token, pos in positions.items()
+    )
+
+
+def index_rows(
+    conn: Connection, rows: Iterable[tuple[int, str, str | None]], *, replace: bool = False
+) -> None:
+    """Index (mention_id, text, title) rows; `replace` when a row may be indexed already."""
+    if conn.dialect.name == "postgresql":
+        params = [
+            {"id": mid, "doc": _tsvector_literal(document(body, title))}
+            for mid, body, title in rows
+        ]
+        if params:
+            conn.execute(
+                text(
+                    "INSERT INTO mention_search (mention_id, doc) VALUES (:id, CAST(:doc AS tsvector))"
+                    " ON CONFLICT (mention_id) DO UPDATE SET doc = EXCLUDED.doc"
+                ),
+                params,
+            )
+        return
+    params = [{"id": mid, "doc": " ".join(document(body, title))} for mid, body, title in rows]
+    if params:
+        if replace:
+            ids = [{"id": p["id"]} for p in params]
+            conn.execute(text("DELETE FROM mention_search WHERE rowid = :id"), ids)
+        conn.execute(text("INSERT INTO mention_search (rowid, doc) VALUES (:id, :doc)"), params)
+
+
+def _fts5_phrase(tokens: Sequence[QueryToken]) -> str:
+    return " + ".join(
+        '"' + t.text.replace('"', '""') + '"' + ("*" if t.prefix else "") for t in tokens
+    )
+
+
+def _tsquery_phrase(tokens: Sequence[QueryToken]) -> str:
+    parts = []
+    for t in tokens:
+        lexeme = "'" + t.text.replace("\\", "\\\\").replace("'", "''") + "'"
+        parts.append(lexeme + (":*" if t.prefix else ""))
+    return "(" + " <-> ".join(parts) + ")"
+
+
+def match_expression(dialect: str, phrases: Sequence[Sequence[QueryToken]]) -> str:
+    """All `phrases` must occur (AND). Empty phrases are dropped by the caller."""
+    if dialect == "postgresql":
+        return " & ".join(_tsquery_phrase(p) for p in phrases)
+    return " AND ".join(_fts5_phrase(p) for p in phrases)
+
+
+def matching_mention_ids(dialect: str, param: str) -> TextClause:
+    """SQL selecting mention ids that match the bound parameter `:{param}`.
+
+    The parameter value comes from `match_expression`.
+    """
+    if dialect == "postgresql":
+        return text(f"SELECT mention_id FROM mention_search WHERE doc @@ CAST(:{param} AS tsquery)")
+    return text(f"SELECT rowid FROM mention_search WHERE mention_search MATCH :{param}")
+
+
+def create_structures(conn: Connection) -> None:
+    """Called by the migrations: the index is not a model."""
+    if conn.dialect.name == "postgresql":
+        for statement in POSTGRES_DDL:
+            conn.execute(text(statement))
+    else:
+        conn.execute(text(SQLITE_DDL))
+
+
+def rebuild(conn: Connection, batch: int = 5000) -> int:
+    """Re-index every mention (after a tokenizer change). Returns the count."""
+    conn.execute(text("DELETE FROM mention_search"))
+    count = 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            text("SELECT id, text, title FROM mention WHERE id > :last ORDER BY id LIMIT :n"),
+            {"last": last, "n": batch},
+        ).all()
+        if not rows:
+            return count
+        index_rows(conn, [(r[0], r[1], r[2]) for r in rows])
+        count += len(rows)
+        last = rows[-1][0]
