@@ -73,7 +73,8 @@ def index_rows(
         if params:
             conn.execute(
                 text(
-                    "INSERT INTO mention_search (mention_id, doc) VALUES (:id, CAST(:doc AS tsvector))"
+                    "INSERT INTO mention_search (mention_id, doc)"
+                    " VALUES (:id, CAST(:doc AS tsvector))"
                     " ON CONFLICT (mention_id) DO UPDATE SET doc = EXCLUDED.doc"
                 ),
                 params,
