@@ -267,6 +267,8 @@ class Event(SQLModel, table=True):
     conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
     actor: str
     action: str
+    # the conversation's version after this change (conflict messages cite it)
+    version: int | None = None
     before: str | None = Field(default=None, sa_type=Text)
     after: str | None = Field(default=None, sa_type=Text)
     detail: str | None = Field(default=None, sa_type=Text)
