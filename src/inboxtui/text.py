@@ -44,6 +44,7 @@ _CJK = (
     "\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
 )
 _TOKEN = re.compile(f"([{_CJK}]+)|([^\\W_{_CJK}]+)")
+_ASCII_WORD = re.compile("[a-z0-9]+")
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
@@ -88,8 +89,11 @@ def fold(text: str) -> str:
 
 def search_tokens(text: str) -> list[str]:
     """Tokens to index for `text` (already sanitised), in order."""
+    folded = fold(text)
+    if folded.isascii():  # same tokens as _TOKEN gives, ~10x faster (the bulk of ingest)
+        return _ASCII_WORD.findall(folded)
     tokens: list[str] = []
-    for cjk, word in _TOKEN.findall(fold(text)):
+    for cjk, word in _TOKEN.findall(folded):
         if word:
             tokens.append(word)
         else:
