@@ -58,7 +58,7 @@ import orjson
 from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from inboxtui import search
 from inboxtui.db import Database
@@ -422,10 +422,26 @@ def ingest(
     offset = 0
     for batch in _batches(mentions, max(1, batch_size)):
         with db.write() as session:
-            result = _Batch(session.connection(), actor, offset).run(batch)
+            result = ingest_batch(session, batch, actor=actor, offset=offset)
         stats.add(result)  # only once committed
         offset += len(batch)
     return stats
+
+
+def ingest_batch(
+    session: Session,
+    mentions: Sequence[MentionIn],
+    *,
+    actor: str = "system:ingest",
+    offset: int = 0,
+) -> IngestStats:
+    """One batch inside the caller's write transaction, which commits it (or not).
+
+    For callers that must write something else atomically with the mentions: the
+    poller saves a source's cursor in the same transaction. `offset` numbers the
+    positions in `rejected` (the batch's place in a longer input).
+    """
+    return _Batch(session.connection(), actor, offset).run(list(mentions))
 
 
 def _batches(items: Iterable[MentionIn], size: int) -> Iterator[list[MentionIn]]:

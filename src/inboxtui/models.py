@@ -50,7 +50,14 @@ class OutboxState(StrEnum):
 
 
 class Source(SQLModel, table=True):
-    """One configured place we listen to. `cursor` only moves after commit."""
+    """One configured place we listen to. `cursor` only moves after commit.
+
+    The health columns are written by the poller in the same transaction as the
+    mentions they describe. `secret_ref` names a keyring entry; the secret itself
+    is never stored here. `next_poll_at` NULL means "due now". Sources created by
+    `inboxtui source add` have an interval; those the ingest path creates for
+    imported mentions have none and are never polled.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(index=True)
@@ -59,9 +66,37 @@ class Source(SQLModel, table=True):
     config: str = Field(default="{}", sa_column_kwargs={"nullable": False}, sa_type=Text)
     cursor: str | None = Field(default=None, sa_type=Text)
     enabled: bool = True
+    # seconds between polls; NULL: known only from imported mentions, never polled
+    interval_seconds: int | None = None
+    secret_ref: str | None = None
     last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_type=Text)
+    last_error_at: datetime | None = None
+    consecutive_failures: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_poll_at: datetime | None = None
+    items_last_poll: int | None = None
     created_at: datetime
+
+
+class SourceLease(SQLModel, table=True):
+    """Who is polling a source right now, until when: one poll per source at a time.
+
+    Claimed by a conditional upsert (only when absent or expired), so pollers in
+    several processes never fetch the same source at once; a dead poller's lease
+    simply expires. A row of its own keeps lease churn off the `source` row.
+    """
+
+    __tablename__ = "source_lease"
+
+    source_id: int = Field(
+        foreign_key="source.id",
+        primary_key=True,
+        ondelete="CASCADE",
+        sa_column_kwargs={"autoincrement": False},
+    )
+    owner: str
+    expires_at: datetime
 
 
 class Author(SQLModel, table=True):
@@ -307,6 +342,7 @@ __all__ = [
     "Role",
     "SavedView",
     "Source",
+    "SourceLease",
     "Status",
     "Tag",
     "Template",
