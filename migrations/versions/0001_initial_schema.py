@@ -48,6 +48,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "handle", name="uq_author_kind_handle"),
     )
+    with op.batch_alter_table("author", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_author_followers"), ["followers"], unique=False)
+
     op.create_table(
         "incident",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -394,5 +397,8 @@ def downgrade() -> None:
     op.drop_table("source")
     op.drop_table("role")
     op.drop_table("incident")
+    with op.batch_alter_table("author", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_author_followers"))
+
     op.drop_table("author")
     op.drop_table("agent")

@@ -108,7 +108,8 @@ class Author(SQLModel, table=True):
     kind: str
     handle: str
     name: str | None = None
-    followers: int | None = None
+    # indexed: `followers:>10k` reads the few big accounts, not every author
+    followers: int | None = Field(default=None, index=True)
     url: str | None = None
     first_seen_at: datetime
     last_seen_at: datetime

@@ -36,7 +36,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -1143,6 +1143,20 @@ def seed_demo(db: Database, n: int, *, seed: int = 7) -> IngestStats:
     with db.write() as session:
         _work_the_queue(session.connection(), before, now, seed, roles, agents, tags, spike_roots)
     return stats
+
+
+def work_the_queue(
+    db: Database, *, seed: int = 7, spike_roots: Iterable[tuple[str, str]] = ()
+) -> None:
+    """Give already-imported conversations a team's triage state (benchmarks, demos).
+
+    `spike_roots` are (source, external_id) of the spike's threads, to escalate.
+    """
+    now = utcnow().replace(microsecond=0)
+    with db.write() as session:
+        conn = session.connection()
+        roles, agents, tags = _team(conn, now)
+        _work_the_queue(conn, 0, now, seed, roles, agents, tags, set(spike_roots))
 
 
 def _work_the_queue(
