@@ -1,0 +1,171 @@
+"""The Textual application: the inbox screen, global keys, themes, live updates.
+
+`run(db, agent)` is what `inboxtui` and `inboxtui demo` call. The app owns
+the change watcher (`inboxtui.live`): when another process commits, the
+inbox re-reads what is on screen, keeping cursor and marks.
+Every action of the inbox is also in the command palette (`:` or `ctrl+p`),
+and every key can be rebound by its binding id in config.toml's `[keymap]`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from textual.app import App, SystemCommand
+from textual.screen import ModalScreen, Screen
+
+from inboxtui import keymap
+from inboxtui.db import Database
+from inboxtui.live import Watcher
+from inboxtui.screens.help import HelpScreen
+from inboxtui.screens.inbox import InboxScreen
+from inboxtui.timeutil import utcnow
+
+DARK_THEME = "textual-dark"
+LIGHT_THEME = "textual-light"
+
+
+def me_id_for(db: Database, agent: str) -> int | None:
+    from inboxtui.services import agent_id_for
+
+    with db.read() as session:
+        return agent_id_for(session, agent)
+
+
+class InboxApp(App[None]):
+    """inboxtui's TUI. `clock` and `db_label` exist so snapshots are reproducible."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "inboxtui"
+    BINDINGS = keymap.bindings(keymap.APP_KEYS)
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        db: Database,
+        agent: str,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        live: bool = True,
+        db_label: str | None = None,
+        user_keymap: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.db = db
+        self.agent = agent
+        self.clock = clock
+        self.live = live
+        self.db_label = db_label
+        self._user_keymap = user_keymap
+        self._loop_thread: int | None = None
+        self.me_id = me_id_for(db, agent)
+        self.watcher = Watcher(db, self._changed)
+        self.theme = DARK_THEME
+
+    @property
+    def inbox(self) -> InboxScreen:
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, InboxScreen):
+                return screen
+        raise LookupError("the inbox screen is not open")
+
+    def on_mount(self) -> None:
+        self._loop_thread = threading.get_ident()
+        try:
+            mapping = self._user_keymap if self._user_keymap is not None else keymap.user_keymap()
+        except keymap.KeymapError as error:
+            mapping = {}
+            self.notify(str(error), severity="error", markup=False, timeout=10)
+        if mapping:
+            self.set_keymap(mapping)
+        self.push_screen(
+            InboxScreen(
+                self.db, self.agent, me_id=self.me_id, clock=self.clock, db_label=self.db_label
+            )
+        )
+        if self.live:
+            self.watcher.start()
+
+    def on_unmount(self) -> None:
+        self.watcher.stop()
+
+    # ------------------------------------------------------------------ live
+
+    def _changed(self) -> None:
+        """Called by the watcher (its thread, or ours when a test polls directly)."""
+        if threading.get_ident() == self._loop_thread:
+            self.db_changed()
+            return
+        with contextlib.suppress(RuntimeError):  # shutting down
+            self.call_from_thread(self.db_changed)
+
+    def db_changed(self) -> None:
+        with contextlib.suppress(LookupError):
+            self.inbox.on_db_changed()
+
+    def poll_changes(self) -> bool:
+        """One watcher check now (tests call this instead of waiting for the thread)."""
+        return self.watcher.check()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT_THEME if self.current_theme.dark else DARK_THEME
+
+    def help_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, description, group) for the bindings in force on the current screen.
+
+        Keys come from the live bindings (so remapped keys show as remapped), in
+        the keymap's order; Textual's own unnamed scrolling keys are left out.
+        """
+        order = {spec.id: n for n, spec in enumerate(keymap.ALL_KEYS)}
+        by_id: dict[str, tuple[list[str], str, str]] = {}
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.id is None:
+                continue
+            spec = keymap.BY_ID.get(binding.id)
+            group = spec.group if spec else "Other"
+            text = spec.description if spec else binding.description
+            slot = by_id.setdefault(binding.id, ([], text, group))
+            shown = self.get_key_display(binding.with_key(key))
+            if shown not in slot[0]:
+                slot[0].append(shown)
+        ranked = sorted(by_id.items(), key=lambda item: order.get(item[0], len(order)))
+        return [(", ".join(keys), text, group) for _, (keys, text, group) in ranked]
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.push_screen(HelpScreen(self.help_rows()))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette lists every inbox action (with its key) plus Textual's own."""
+        inbox = screen if isinstance(screen, InboxScreen) else None
+        if inbox is not None:
+            specs = [(s, inbox.queue) for s in keymap.QUEUE_KEYS]
+            specs += [(s, inbox) for s in keymap.INBOX_KEYS]
+            for spec, target in specs:
+                keys = self._keymap.get(spec.id, spec.keys).split(",")[0]
+                yield SystemCommand(
+                    spec.description,
+                    f"{keys}  ·  {spec.group}  ·  {spec.id}",
+                    self._runner(target, spec.action),
+                )
+        yield SystemCommand("Light / dark theme", "ctrl+t", self.action_toggle_theme)
+        yield SystemCommand("Help", "? · every key of this screen", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def _runner(self, target: Screen | object, action: str) -> Callable[[], None]:
+        def run() -> None:
+            self.call_later(target.run_action, action)  # type: ignore[attr-defined]
+
+        return run
+
+
+def run(db: Database, agent: str) -> None:
+    """Open the inbox on `db` as `agent` (blocks until the user quits)."""
+    InboxApp(db, agent).run()

@@ -1,0 +1,596 @@
+"""The inbox: views | queue | detail, and every triage key.
+
+Messages go up (the queue says "cursor moved", the sidebar "view chosen"),
+method calls go down (the screen tells the queue which query to show and
+which rows to refresh). Every database write is a service call in a thread
+worker with the row's `expected_version`: a conflict becomes a notification
+naming who changed the conversation, and the row is re-read.
+
+Bulk: `space`/`v`/`*` mark, `;` arms the next action for the marked set.
+Over 20 conversations an action asks for confirmation first.
+`n`/`N`: a filter shows only its matches, so the next/previous match is the
+next/previous row of the filtered queue; they wrap around at the ends and
+the status line says which match you are on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from sqlalchemy import func, select
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from inboxtui import query as q
+from inboxtui import services
+from inboxtui.db import Database
+from inboxtui.keymap import INBOX_KEYS, bindings
+from inboxtui.models import Agent, Mention, Role, Source, Tag
+from inboxtui.screens.confirm import ConfirmModal
+from inboxtui.screens.escalate import EscalateModal
+from inboxtui.screens.note import NoteModal
+from inboxtui.screens.picker import AssignPicker
+from inboxtui.screens.priority import PriorityModal
+from inboxtui.screens.snooze import SnoozeModal
+from inboxtui.screens.tag import TagModal
+from inboxtui.text import sanitize
+from inboxtui.timeutil import utcnow
+from inboxtui.widgets.detail_pane import DetailPane
+from inboxtui.widgets.filter_bar import FilterBar
+from inboxtui.widgets.queue_list import QueueList
+from inboxtui.widgets.sidebar import Sidebar, View
+
+CONFIRM_OVER = 20
+NARROW = 120
+DETAIL_DELAY = 0.1  # seconds the cursor rests before the detail pane reads the conversation
+REPLY_UNAVAILABLE = "Replying is not yet available (composer comes with the reply feature)"
+
+# op -> the service for one conversation (bulk uses services.bulk_ids with the same op names)
+SINGLE_OPS: dict[str, Callable[..., services.Change]] = {
+    "assign": services.assign,
+    "unassign": services.unassign,
+    "resolve": services.resolve,
+    "reopen": services.reopen,
+    "snooze": services.snooze,
+    "priority": services.set_priority,
+    "escalate": services.escalate,
+    "tag": services.tag,
+    "untag": services.untag,
+    "note": services.add_note,
+}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What an action applies to: the highlighted row, or the marked set (bulk)."""
+
+    ids: list[int]
+    row: q.ConversationRow | None = None
+
+    @property
+    def bulk(self) -> bool:
+        return self.row is None
+
+    def describe(self) -> str:
+        return f"#{self.ids[0]}" if self.row else f"{len(self.ids):,} marked conversations"
+
+
+@dataclass
+class Meta:
+    """Small shared lists the modals need, re-read on every live change."""
+
+    roles: list[str] = field(default_factory=list)
+    agents: list[tuple[str, str]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    sources: int = 0
+    failing: list[str] = field(default_factory=list)
+
+
+class InboxScreen(Screen):
+    CSS_PATH = "inbox.tcss"
+    BINDINGS = bindings(INBOX_KEYS)
+
+    def __init__(
+        self,
+        db: Database,
+        agent: str,
+        *,
+        me_id: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        db_label: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.db = db
+        self.agent = agent
+        self.me_id = me_id
+        self.clock = clock
+        self.db_label = db_label or db.display_name
+        self.meta = Meta()
+        self.view = View("inbox", "Inbox", "-is:resolved")
+        self.bulk_armed = False
+        self._detail_timer: Timer | None = None
+        self._actions_running = 0
+        self._marking = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="✉")
+        with Horizontal(id="body"):
+            yield Sidebar(self.db, me_id=self.me_id, agent=self.agent, id="sidebar")
+            with Horizontal(id="main"):
+                with Vertical(id="queue-column"):
+                    yield FilterBar(id="filter")
+                    yield QueueList(self.db, me_id=self.me_id, clock=self.clock, id="queue")
+                yield DetailPane(self.db, clock=self.clock, id="detail")
+        yield Footer()
+
+    @property
+    def queue(self) -> QueueList:
+        return self.query_one("#queue", QueueList)
+
+    @property
+    def sidebar(self) -> Sidebar:
+        return self.query_one("#sidebar", Sidebar)
+
+    @property
+    def detail(self) -> DetailPane:
+        return self.query_one("#detail", DetailPane)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one("#filter", FilterBar)
+
+    @property
+    def is_busy(self) -> bool:
+        """True while anything is still loading or writing (tests and benchmarks wait on it)."""
+        return (
+            self.queue.is_loading
+            or self.sidebar.is_loading
+            or self.detail.is_loading
+            or self._detail_timer is not None
+            or self._actions_running > 0
+            or self._marking
+        )
+
+    def on_mount(self) -> None:
+        self._layout_for(self.app.size.width)
+        self.queue.set_query(q.parse(self.view.query))
+        self.queue.focus()
+        self._update_title()
+        self.load_meta()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout_for(event.size.width)
+
+    def _layout_for(self, width: int) -> None:
+        self.set_class(width < NARROW, "-narrow")
+
+    def say(self, message: str, severity: str = "information") -> None:
+        """Notify with plain text: messages may quote hostile data."""
+        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ header, meta
+
+    def _update_title(self) -> None:
+        self.title = f"inboxtui · {self.agent}"
+        health = f"{self.meta.sources} source{'s' if self.meta.sources != 1 else ''}"
+        if self.meta.failing:
+            health += f", {len(self.meta.failing)} failing ({', '.join(self.meta.failing[:2])})"
+        elif self.meta.sources:
+            health += ", all ok"
+        self.sub_title = f"{self.db_label} · {health}"
+
+    def load_meta(self) -> None:
+        self._meta_worker()
+
+    @work(thread=True, exit_on_error=False, group="meta")
+    def _meta_worker(self) -> None:
+        with self.db.read() as session:
+            roles = list(session.execute(select(Role.name).order_by(Role.name)).scalars())
+            agents = [
+                (handle, display or "")
+                for handle, display in session.execute(
+                    select(Agent.handle, Agent.display_name).order_by(Agent.handle)
+                )
+            ]
+            tags = list(session.execute(select(Tag.name).order_by(Tag.name)).scalars())
+            sources = session.execute(select(func.count()).select_from(Source)).scalar_one()
+            failing = list(
+                session.execute(
+                    select(Source.name).where(Source.last_error.is_not(None)).order_by(Source.name)
+                ).scalars()
+            )
+            me_id = services.agent_id_for(session, self.agent)
+        meta = Meta(roles, agents, tags, int(sources), [sanitize(f) for f in failing])
+        with contextlib.suppress(RuntimeError):
+            self.app.call_from_thread(self._meta_loaded, meta, me_id)
+
+    def _meta_loaded(self, meta: Meta, me_id: int | None) -> None:
+        self.meta = meta
+        if me_id != self.me_id:
+            self.me_id = me_id
+            self.queue.me_id = me_id
+            self.sidebar.me_id = me_id
+        self._update_title()
+
+    # ------------------------------------------------------------------ status line
+
+    def _update_status(self) -> None:
+        queue = self.queue
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(sanitize(self.view.name.strip()), "bold")
+        if queue.query_obj.text:
+            text.append("  ")
+            text.append(sanitize(queue.query_obj.text))
+        total = queue.total
+        text.append("  ·  ")
+        if total is None:
+            text.append("counting…")
+        else:
+            text.append(f"{total:,} conversation{'s' if total != 1 else ''}")
+            if total:
+                text.append(f"  ·  {queue.cursor + 1:,}/{total:,}")
+        if queue.marks:
+            text.append(f"  ·  {len(queue.marks):,} marked", "bold")
+        if self.bulk_armed:
+            text.append("  ·  ; next action applies to the marked set", "reverse")
+        self.filter_bar.set_status(text)
+
+    @on(QueueList.Changed)
+    def _queue_changed(self) -> None:
+        self._update_status()
+
+    @on(QueueList.LoadFailed)
+    def _queue_failed(self, event: QueueList.LoadFailed) -> None:
+        self.say(event.error, "error")
+
+    @on(QueueList.CursorMoved)
+    def _cursor_moved(self, event: QueueList.CursorMoved) -> None:
+        self._update_status()
+        if event.row is None:
+            return
+        # Debounced: holding `j` reads no conversation until the cursor rests.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        row_id = event.row.id
+        self._detail_timer = self.set_timer(DETAIL_DELAY, lambda: self._show_detail(row_id))
+
+    def _show_detail(self, conversation_id: int) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+            self._detail_timer = None
+        self.detail.show(conversation_id)
+
+    @on(QueueList.Opened)
+    def _opened(self, event: QueueList.Opened) -> None:
+        self._show_detail(event.row.id)
+        self.detail.focus()
+
+    # ------------------------------------------------------------------ views and filter
+
+    @on(Sidebar.ViewSelected)
+    def _view_selected(self, event: Sidebar.ViewSelected) -> None:
+        self.view = event.view
+        try:
+            parsed = q.parse(event.view.query)
+        except q.QueryError as error:
+            self.say(f"view {event.view.name!r} has a bad query: {error.reason}", "error")
+            return
+        self.queue.set_query(parsed)
+        self.queue.focus()
+        self._update_status()
+
+    def action_filter(self) -> None:
+        text = self.queue.query_obj.text
+        self.filter_bar.open(f"{text} " if text else "")
+
+    @on(FilterBar.Applied)
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        self.view = View("filter", "Filter", event.query.text)
+        self.sidebar.set_active("")
+        self.queue.set_query(event.query)
+        self._update_status()
+
+    @on(FilterBar.Closed)
+    def _filter_closed(self) -> None:
+        self.queue.focus()
+
+    def apply_filter(self, text: str) -> None:
+        """Show the matches of `text` (raises QueryError): the palette and tests use it."""
+        self.post_message(FilterBar.Applied(q.parse(text)))
+
+    def action_next_match(self) -> None:
+        self._step_match(1)
+
+    def action_prev_match(self) -> None:
+        self._step_match(-1)
+
+    def _step_match(self, step: int) -> None:
+        total = self.queue.total or 0
+        if not total:
+            self.say("No matches")
+            return
+        target = self.queue.cursor + step
+        if not 0 <= target < total:
+            target %= total
+            self.say("Search wrapped around")
+        self.queue.move_to(target)
+
+    def action_back(self) -> None:
+        if self.filter_bar.is_open:
+            self.filter_bar.close()
+        elif self.bulk_armed:
+            self.bulk_armed = False
+            self._update_status()
+        elif not self.queue.has_focus:
+            self.queue.focus()
+
+    def action_reload(self) -> None:
+        self.on_db_changed()
+
+    # ------------------------------------------------------------------ live
+
+    def on_db_changed(self) -> None:
+        """Someone (maybe us) committed: re-count, refresh visible rows, views, detail."""
+        self.queue.reload()
+        self.sidebar.load()
+        self.detail.reload()
+        self.load_meta()
+
+    # ------------------------------------------------------------------ marks
+
+    def action_mark_all(self) -> None:
+        self._marking = True
+        self._mark_all_worker(self.queue.query_obj, self.me_id)
+
+    @work(thread=True, exit_on_error=False, group="marks")
+    def _mark_all_worker(self, query: q.Query, me_id: int | None) -> None:
+        with self.db.read() as session:
+            ids = q.matching_ids(session, query, me_id=me_id)
+        self.app.call_from_thread(self._marked_all, ids)
+
+    def _marked_all(self, ids: list[int]) -> None:
+        self._marking = False
+        self.queue.mark_ids(ids)
+        self.say(f"Marked {len(ids):,} matches (; applies the next action to them)")
+
+    def action_clear_marks(self) -> None:
+        self.queue.clear_marks()
+        self.bulk_armed = False
+        self._update_status()
+
+    def action_bulk(self) -> None:
+        if not self.queue.marks:
+            self.say("Nothing is marked: space marks a row, * marks every match", "warning")
+            return
+        self.bulk_armed = True
+        self._update_status()
+
+    def _targets(self) -> Targets | None:
+        if self.bulk_armed:
+            self.bulk_armed = False
+            self._update_status()
+            if not self.queue.marks:
+                self.say("Nothing is marked", "warning")
+                return None
+            return Targets(sorted(self.queue.marks))
+        row = self.queue.current_row
+        if row is None:
+            self.say("No conversation selected", "warning")
+            return None
+        return Targets([row.id], row)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_assign(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice:
+                kind, name = choice
+                self.apply(targets, "assign", **{kind: name})
+
+        self.app.push_screen(AssignPicker(self.meta.roles, self.meta.agents), chosen)
+
+    def action_unassign(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+        # Clear the agent; a conversation with only a role loses the role.
+        role = bool(targets.row and targets.row.agent is None)
+        self.apply(targets, "unassign", role=role)
+
+    def action_take(self) -> None:
+        targets = self._targets()
+        if targets is not None:
+            self.apply(targets, "assign", agent=self.agent)
+
+    def action_escalate(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+        current = targets.row.severity if targets.row else None
+
+        def chosen(choice: tuple[int, str] | None) -> None:
+            if choice:
+                self.apply(targets, "escalate", severity=choice[0], reason=choice[1])
+
+        self.app.push_screen(EscalateModal(current), chosen)
+
+    def action_resolve(self) -> None:
+        targets = self._targets()
+        if targets is not None:
+            self.apply(targets, "resolve")
+
+    def action_reopen(self) -> None:
+        targets = self._targets()
+        if targets is not None:
+            self.apply(targets, "reopen")
+
+    def action_snooze(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+
+        def chosen(until: datetime | None) -> None:
+            if until is not None:
+                self.apply(targets, "snooze", until=until)
+
+        self.app.push_screen(SnoozeModal(), chosen)
+
+    def action_priority(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+
+        def chosen(priority: str | None) -> None:
+            if priority:
+                self.apply(targets, "priority", priority=priority)
+
+        current = targets.row.priority if targets.row else "normal"
+        self.app.push_screen(PriorityModal(current), chosen)
+
+    def action_tag(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+
+        def chosen(choice: tuple[str, str] | None) -> None:
+            if choice:
+                verb, name = choice
+                self.apply(targets, "untag" if verb == "remove" else "tag", name=name)
+
+        current = list(targets.row.tags) if targets.row else []
+        self.app.push_screen(TagModal(self.meta.tags, current), chosen)
+
+    def action_note(self) -> None:
+        targets = self._targets()
+        if targets is None:
+            return
+
+        def chosen(body: str | None) -> None:
+            if body and body.strip():
+                self.apply(targets, "note", body=body)
+
+        self.app.push_screen(NoteModal(), chosen)
+
+    def action_reply(self) -> None:
+        self.say(REPLY_UNAVAILABLE, "warning")
+
+    def action_open_url(self) -> None:
+        row = self.queue.current_row
+        if row is not None:
+            self._url_worker(row.id, "open")
+
+    def action_copy_link(self) -> None:
+        row = self.queue.current_row
+        if row is not None:
+            self._url_worker(row.id, "copy")
+
+    @work(thread=True, exit_on_error=False, group="url")
+    def _url_worker(self, conversation_id: int, what: str) -> None:
+        with self.db.read() as session:
+            url = session.execute(
+                select(Mention.url)
+                .where(Mention.conversation_id == conversation_id, Mention.url.is_not(None))
+                .order_by(Mention.depth, Mention.created_at, Mention.id)
+                .limit(1)
+            ).scalar_one_or_none()
+        url = sanitize(url or "").strip()
+        if not url.lower().startswith(("https://", "http://")):
+            self.app.call_from_thread(self.say, f"#{conversation_id} has no web link", "warning")
+            return
+        if what == "open":
+            opened = webbrowser.open(url)
+            message = f"Opened {url}" if opened else f"No browser available; the link is {url}"
+            self.app.call_from_thread(self.say, message)
+        else:
+            self.app.call_from_thread(self._copy, url)
+
+    def _copy(self, url: str) -> None:
+        self.app.copy_to_clipboard(url)
+        self.say(f"Copied {url}")
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(self, targets: Targets, op: str, **kwargs: Any) -> None:
+        """Run `op` on `targets` (asking first when it is a bulk action over 20)."""
+        if targets.bulk and len(targets.ids) > CONFIRM_OVER:
+            question = f"Apply {op} to {len(targets.ids):,} marked conversations?"
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._start(targets, op, kwargs)
+
+            self.app.push_screen(ConfirmModal(question), answered)
+            return
+        self._start(targets, op, kwargs)
+
+    def _start(self, targets: Targets, op: str, kwargs: dict[str, Any]) -> None:
+        self._actions_running += 1
+        loaded = set(self.queue.loaded_ids())
+        refresh = [i for i in targets.ids if i in loaded][:500]
+        self._apply_worker(targets, op, kwargs, refresh)
+
+    @work(thread=True, exit_on_error=False, group="apply")
+    def _apply_worker(
+        self, targets: Targets, op: str, kwargs: dict[str, Any], refresh: list[int]
+    ) -> None:
+        severity = "information"
+        try:
+            if targets.bulk:
+                result = services.bulk_ids(self.db, targets.ids, op, actor=self.agent, **kwargs)
+                message = (
+                    f"{op}: {result.changed:,} changed, {result.unchanged:,} unchanged"
+                    f" of {result.matched:,}"
+                )
+                if result.conflicts:
+                    severity = "warning"
+                    message += f"; {len(result.conflicts)} conflict(s): " + "; ".join(
+                        result.conflicts[:3]
+                    )
+            else:
+                assert targets.row is not None
+                expected = None if op == "note" else targets.row.version
+                change = SINGLE_OPS[op](
+                    self.db, targets.row.id, actor=self.agent, expected_version=expected, **kwargs
+                )
+                message = change.summary
+        except services.ConflictError as exc:
+            severity, message = "warning", str(exc)
+        except services.ServiceError as exc:
+            severity, message = "error", str(exc)
+        except Exception as exc:  # a database failure: said plainly, the TUI keeps running
+            severity, message = "error", f"{op} failed: {exc}"
+        try:
+            with self.db.read() as session:
+                rows = q.fetch_rows(session, refresh)
+        except Exception:
+            rows = []
+        with contextlib.suppress(RuntimeError):
+            self.app.call_from_thread(self._applied, message, severity, rows, targets)
+
+    def _applied(
+        self, message: str, severity: str, rows: list[q.ConversationRow], targets: Targets
+    ) -> None:
+        self._actions_running -= 1
+        self.say(message, severity)
+        self.queue.refresh_rows(rows)
+        if self.detail.conversation_id in targets.ids:
+            self.detail.reload()
+        self.sidebar.load()
+        if self.me_id is None:
+            self.load_meta()

@@ -1,0 +1,936 @@
+"""The queue: a virtual list that stays instant at a million conversations.
+
+Why it is built this way:
+- Textual's Line API (`ScrollView.render_line`): the widget paints only the
+  lines on screen; `virtual_size.height` is the match count, so the scrollbar
+  is honest without one widget per row.
+- Rows live in a *sparse* map index -> row, filled in blocks fetched by keyset
+  (`query.fetch_page(after=...)`) in thread workers, and pruned to the
+  neighbourhood of the viewport: the inbox is never in memory.
+- A row's keyset position (`Cursor.after_row`) is known as soon as the row is;
+  so any loaded row is an anchor to fetch the block after it, and (for
+  `sort:newest`/`oldest`, which reverse each other) the block before it. `G`
+  fetches the last block with the reverse sort; a jump into the unknown middle
+  walks by strides of several thousand rows, keeping only the anchors.
+- Rendered rows are cached as `Strip`s (LRU, keyed by row id + version + the
+  state that changes their look), so cursor moves repaint two lines.
+- Untrusted text is sanitised and emitted as plain segments, never markup;
+  columns are cut and padded by terminal cells so wide CJK text aligns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from inboxtui import query as q
+from inboxtui.db import Database
+from inboxtui.keymap import QUEUE_KEYS, bindings
+from inboxtui.models import PRIORITY_RANK
+from inboxtui.text import one_line, sanitize
+from inboxtui.timeutil import utcnow
+
+BLOCK = 50  # rows per fetch near the viewport (at least)
+MAX_FETCH = 200  # rows per fetch at most (a missing run of the window is read at once)
+STRIDE = 5000  # rows per fetch when walking to a far position (only the last is kept)
+MAX_ROWS = 4000  # rows kept in memory around the viewport
+REVERSE_SORT = {"newest": "oldest", "oldest": "newest"}
+
+# --------------------------------------------------------------------------- row text
+
+KIND_CODES = {
+    "mastodon": "mast",
+    "bluesky": "bsky",
+    "reddit": "rddt",
+    "hackernews": "hn",
+    "hn": "hn",
+    "github": "gh",
+    "rss": "rss",
+    "atom": "rss",
+    "discourse": "disc",
+}
+PRIORITY_MARK = {"urgent": "‼", "high": "!", "low": "↓"}
+
+
+def fit(value: str, width: int) -> str:
+    """Exactly `width` terminal cells: cut with an ellipsis, or padded with spaces."""
+    if width <= 0:
+        return ""
+    if value.isascii():
+        return value[: width - 1] + "…" if len(value) > width else value.ljust(width)
+    if cell_len(value) > width:
+        return set_cell_size(value, width - 1) + "…"
+    return set_cell_size(value, width)
+
+
+def fit_right(value: str, width: int) -> str:
+    size = cell_len(value)
+    return fit(value, width) if size >= width else " " * (width - size) + value
+
+
+def age(now: datetime, then: datetime | None) -> str:
+    """Compact relative age: `now`, `5m`, `3h`, `2d`, `6w`, `2y`."""
+    if then is None:
+        return ""
+    seconds = int((now - then).total_seconds())
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    if seconds < 86400 * 14:
+        return f"{seconds // 86400}d"
+    if seconds < 86400 * 365:
+        return f"{seconds // (86400 * 7)}w"
+    return f"{seconds // (86400 * 365)}y"
+
+
+def reach(followers: int | None) -> str:
+    """12300 -> `12k`, 1_250_000 -> `1.2M`."""
+    if followers is None or followers < 0:
+        return ""
+    if followers < 1000:
+        return str(followers)
+    if followers < 10_000:
+        return f"{followers / 1000:.1f}".rstrip("0").rstrip(".") + "k"
+    if followers < 1_000_000:
+        return f"{followers // 1000}k"
+    return f"{followers / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
+
+
+def urgency(now: datetime, row: q.ConversationRow) -> str:
+    """SLA colour of the age: waiting conversations turn `warn` at 1 h, `late` at 4 h."""
+    if row.status not in ("new", "open"):
+        return "quiet"
+    seconds = (now - row.last_activity_at).total_seconds()
+    return "late" if seconds >= 4 * 3600 else "warn" if seconds >= 3600 else "ok"
+
+
+def display(value: str | None, limit: int = 400) -> str:
+    """Untrusted text as one inert line; cut early so a 100 KB post costs nothing."""
+    if not value:
+        return ""
+    return one_line(sanitize(value[: limit * 4]), limit)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Cell widths per column for a given row width; 0 drops the column."""
+
+    author: int
+    reach: int
+    assignee: int
+    status: int
+    tags: int
+
+    @classmethod
+    def for_width(cls, width: int) -> Columns:
+        """The excerpt gets what is left: columns shrink, then drop, as the list narrows."""
+        if width >= 130:
+            return cls(author=18, reach=5, assignee=12, status=8, tags=16)
+        if width >= 100:
+            return cls(author=14, reach=5, assignee=10, status=8, tags=10)
+        if width >= 80:
+            return cls(author=12, reach=4, assignee=9, status=7, tags=0)
+        if width >= 70:
+            return cls(author=11, reach=4, assignee=8, status=0, tags=0)
+        return cls(author=10, reach=0, assignee=7, status=0, tags=0)
+
+
+@dataclass(frozen=True)
+class RowStyles:
+    """Rich styles for each part of a row, read from the component classes."""
+
+    base: Style
+    muted: Style
+    author: Style
+    kind: Style
+    assignee: Style
+    tags: Style
+    escalated: Style
+    mark: Style
+    priority: Style
+    age: dict[str, Style]
+    status: dict[str, Style]
+
+
+def row_segments(
+    row: q.ConversationRow,
+    width: int,
+    now: datetime,
+    styles: RowStyles,
+    marked: bool,
+    overlay: Style | None = None,
+) -> list[Segment]:
+    """One conversation as plain segments, exactly `width` cells wide.
+
+    Segments, not `Text`: each column is already cut to its cells, so no
+    wrapping or markup machinery is needed. The space after a column shares
+    its segment (a space looks the same in any foreground), which halves the
+    segments the compositor has to cut and filter on every frame. `overlay`
+    (cursor, mark) is added on top of every part.
+    """
+    cols = Columns.for_width(width)
+    base = styles.base + overlay if overlay is not None else styles.base
+
+    def part(value: str, style: Style | None = None) -> Segment:
+        return Segment(value, base + style if style is not None else base)
+
+    author = display(row.author_name or row.author_handle, 60) or "?"
+    out = [
+        part(("● " if marked else "  "), styles.mark),
+        part(fit_right(age(now, row.last_activity_at), 4) + " ", styles.age[urgency(now, row)]),
+        part(fit(KIND_CODES.get(row.kind) or display(row.kind, 4), 4) + " ", styles.kind),
+        part(fit(author, cols.author) + " ", styles.author),
+    ]
+    used = 2 + 5 + 5 + cols.author + 1
+    if cols.reach:
+        out.append(part(fit_right(reach(row.followers), cols.reach) + " ", styles.muted))
+        used += cols.reach + 1
+    out.append(part(fit(PRIORITY_MARK.get(row.priority, " "), 1) + " ", styles.priority))
+    used += 2
+    tail = cols.assignee + 1 + 3
+    tail += cols.status + 1 if cols.status else 0
+    tail += cols.tags + 1 if cols.tags else 0
+    excerpt_width = max(width - used - tail, 6)
+    title = display(row.title, 200)
+    excerpt = display(row.excerpt, excerpt_width + 20)
+    line = f"{title} — {excerpt}" if title and excerpt and title != excerpt else title or excerpt
+    out.append(part(fit(line, excerpt_width) + " "))
+    if row.agent:
+        who = part(fit("@" + display(row.agent, 40), cols.assignee) + " ", styles.assignee)
+    else:
+        who = part(fit(display(row.role, 40) or "—", cols.assignee) + " ", styles.muted)
+    out.append(who)
+    if cols.status:
+        status_style = styles.status.get(row.status, styles.muted)
+        out.append(part(fit(row.status, cols.status) + " ", status_style))
+    if cols.tags:
+        tags = " ".join("#" + display(t, 30) for t in row.tags)
+        out.append(part(fit(tags, cols.tags) + " ", styles.tags))
+    escalation = f"▲{row.severity or ''}" if row.escalated else ""
+    out.append(part(fit(escalation, 3), styles.escalated))
+    return out
+
+
+def row_strip(
+    row: q.ConversationRow,
+    width: int,
+    now: datetime,
+    styles: RowStyles,
+    marked: bool,
+    overlay: Style | None = None,
+) -> Strip:
+    strip = Strip(row_segments(row, width, now, styles, marked, overlay))
+    if strip.cell_length != width:  # only if a character's width fooled `fit`
+        base = styles.base + overlay if overlay is not None else styles.base
+        strip = strip.adjust_cell_length(width, base)
+    return strip
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """One planned read: `limit` rows from `anchor` (keyset) going `forward` or back."""
+
+    start: int  # index of the first row the fetch returns
+    forward: bool
+    anchor: q.Cursor | None
+    limit: int
+    keep: int  # how many of the returned rows to keep (walks keep only the last)
+
+
+def cursor_after(sort: str, row: q.ConversationRow) -> q.Cursor:
+    """The keyset position just after `row` in `sort` order: any loaded row is an anchor.
+
+    Mirrors the sort keys of `query._ORDERS` (the queue tests fail if they drift).
+    """
+    values: tuple[datetime | int, ...]
+    if sort == "priority":
+        values = (PRIORITY_RANK[row.priority], row.last_activity_at)
+    elif sort == "followers":
+        values = (row.followers if row.followers is not None else -1,)
+    else:
+        values = (row.last_activity_at,)
+    return q.Cursor(sort, values, row.id)
+
+
+def _load(db: Database, query: q.Query, me_id: int | None, fetch: _Fetch) -> list:
+    run = query if fetch.forward else dataclasses.replace(query, sort=REVERSE_SORT[query.sort])
+    with db.read() as session:
+        page = q.fetch_page(session, run, me_id=me_id, limit=fetch.limit, after=fetch.anchor)
+    return page.rows
+
+
+# --------------------------------------------------------------------------- widget
+
+
+def set_virtual_size(widget: ScrollView, size: Size) -> None:
+    """Resize a Line API view's scrollable area without a layout pass of the whole screen.
+
+    Assigning `virtual_size` asks Textual for a full layout (and so a full-screen
+    repaint, tens of milliseconds) although only this widget's scrollbar changes.
+    This updates the scrollbar directly; Textual still lays out if the scrollbar
+    appears or disappears.
+    """
+    if size == widget.virtual_size:
+        return
+    widget.set_reactive(ScrollView.virtual_size, size)
+    widget._scroll_update(size)
+    widget.refresh()
+
+
+def _css() -> str:
+    return (Path(__file__).with_suffix(".tcss")).read_text(encoding="utf-8")
+
+
+class QueueList(ScrollView, can_focus=True):
+    """The conversation queue (virtual, keyset-paged, cached)."""
+
+    DEFAULT_CSS = _css()
+    BINDINGS = bindings(QUEUE_KEYS)
+    COMPONENT_CLASSES = {
+        "queue-list--cursor",
+        "queue-list--cursor-blurred",
+        "queue-list--marked",
+        "queue-list--placeholder",
+        "queue-list--muted",
+        "queue-list--author",
+        "queue-list--kind",
+        "queue-list--assignee",
+        "queue-list--tags",
+        "queue-list--escalated",
+        "queue-list--mark",
+        "queue-list--priority",
+        "queue-list--age-ok",
+        "queue-list--age-warn",
+        "queue-list--age-late",
+        "queue-list--age-quiet",
+        "queue-list--status-new",
+        "queue-list--status-open",
+        "queue-list--status-pending",
+        "queue-list--status-snoozed",
+        "queue-list--status-resolved",
+    }
+
+    class CursorMoved(Message):
+        """The highlighted conversation changed (row is None while it loads)."""
+
+        def __init__(self, index: int, row: q.ConversationRow | None) -> None:
+            super().__init__()
+            self.index = index
+            self.row = row
+
+    class Opened(Message):
+        """Enter/l/double click on a row: open it in the detail pane."""
+
+        def __init__(self, row: q.ConversationRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class Changed(Message):
+        """Count, marks or loading state changed (status line, footer)."""
+
+    class LoadFailed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        me_id: int | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.db = db
+        self.me_id = me_id
+        self.clock = clock
+        self.query_obj: q.Query = q.parse("")
+        self.total: int | None = None
+        self.cursor = 0
+        self.marks: set[int] = set()
+        self.mark_anchor: int | None = None
+        self.first_paint: float | None = None  # monotonic time real rows were first rendered
+        self._rows: dict[int, q.ConversationRow] = {}
+        self._stale: dict[int, q.ConversationRow] = {}
+        self._gen = 0
+        self._inflight: _Fetch | None = None
+        self._follow_id: int | None = None
+        self._known_end: int | None = None  # the list's end, once a read came up short
+        self._reread: set[int] = set()  # anchor rows a reload kept: read again once settled
+        self._approximate = False  # positions come from an old anchor (until the next query)
+        self._reload_pending = False
+        self._counting = False
+        self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        self._styles: RowStyles | None = None
+        self._cursor_styles: dict[bool, Style] = {}
+        self._prerender_queue: list[int] = []
+        self._ensure_scheduled = False
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def current_row(self) -> q.ConversationRow | None:
+        return self._rows.get(self.cursor) or self._stale.get(self.cursor)
+
+    @property
+    def is_loading(self) -> bool:
+        return self._inflight is not None or self._counting or self._ensure_scheduled
+
+    @property
+    def loaded_count(self) -> int:
+        return len(self._rows)
+
+    @property
+    def screen_filled(self) -> bool:
+        """Every visible line shows a real row (the count may still be on its way)."""
+        top = int(self.scroll_offset.y)
+        height = max(1, self.scrollable_content_region.height)
+        end = self.total if self.total is not None else self._known_end
+        if end is None:
+            end = top + height
+        return all(i in self._rows for i in range(top, min(top + height, end)))
+
+    def _provisional_total(self) -> int:
+        if self._known_end is not None:
+            return self._known_end
+        return max(self._rows, default=-1) + 1
+
+    def row_at(self, index: int) -> q.ConversationRow | None:
+        return self._rows.get(index) or self._stale.get(index)
+
+    def index_of(self, conversation_id: int) -> int | None:
+        for index, row in self._rows.items():
+            if row.id == conversation_id:
+                return index
+        return None
+
+    def set_query(self, query: q.Query) -> None:
+        """Show `query`'s matches from the top (filters, saved views)."""
+        self.query_obj = query
+        self._gen += 1
+        self._rows.clear()
+        self._stale.clear()
+        self._prerender_queue.clear()
+        self._known_end = None
+        self._approximate = False
+        self._inflight = None
+        self._follow_id = None
+        self.total = None
+        self.cursor = 0
+        self.mark_anchor = None
+        self.scroll_to(y=0, animate=False)
+        self._count()
+        self._schedule_ensure()
+        self.refresh()
+        self._post_cursor()
+
+    def reload(self) -> None:
+        """Re-read count and visible rows after someone changed the database.
+
+        Keeps the cursor on the same conversation id (when it is still shown),
+        keeps marks, and keeps showing the old rows until the new ones arrive.
+        """
+        if self._inflight is not None or self._counting:
+            self._reload_pending = True
+            return
+        self._reload_pending = False
+        current = self.current_row
+        self._follow_id = current.id if current else None
+        self._known_end = None
+        self._gen += 1
+        self._stale = {**self._stale, **self._rows}
+        # One old row at the top of the read-ahead window is the keyset anchor of the
+        # refetch (rows above it may shift by a few; the window is exact). Ideally the
+        # row just above the window; else the window's first row, re-read on its own.
+        window = self._window()
+        anchor = next((i for i in range(window.start - 1, window.stop) if i in self._stale), None)
+        self._rows = {}
+        # Near the top the window is simply read again from the start: exact.
+        self._approximate = window.start > 0 and anchor is not None
+        if self._approximate:
+            self._rows[anchor] = self._stale[anchor]
+            if anchor >= window.start:
+                self._reread.add(self._stale[anchor].id)
+        self._count()
+        self._schedule_ensure()
+
+    def refresh_rows(self, rows: Iterable[q.ConversationRow]) -> None:
+        """Replace loaded rows in place (after an action), keeping position and marks."""
+        by_id = {row.id: row for row in rows}
+        if not by_id:
+            return
+        for mapping in (self._rows, self._stale):
+            for index, row in list(mapping.items()):
+                if row.id in by_id:
+                    mapping[index] = by_id[row.id]
+        self.refresh()
+        self._post_cursor()
+
+    def loaded_ids(self) -> list[int]:
+        return [row.id for row in self._rows.values()]
+
+    # ------------------------------------------------------------------ marks
+
+    def toggle_mark(self) -> None:
+        row = self.current_row
+        if row is None:
+            return
+        if row.id in self.marks:
+            self.marks.discard(row.id)
+        else:
+            self.marks.add(row.id)
+        self.mark_anchor = self.cursor
+        self._line_changed(self.cursor)
+        self.post_message(self.Changed())
+
+    def range_mark(self) -> None:
+        """Mark every row between the last marked row and the cursor."""
+        if self.mark_anchor is None:
+            self.toggle_mark()
+            return
+        low, high = sorted((self.mark_anchor, self.cursor))
+        missing = [i for i in range(low, high + 1) if self.row_at(i) is None]
+        if not missing:
+            self.marks.update(self.row_at(i).id for i in range(low, high + 1))  # type: ignore[union-attr]
+            self.mark_anchor = self.cursor
+            self.refresh()
+            self.post_message(self.Changed())
+            return
+        anchor_row = self.row_at(low - 1) if low > 0 else None
+        if low > 0 and anchor_row is None:
+            self.app.notify("Scroll through the range first, or mark with * (all matches)")
+            return
+        anchor = cursor_after(self.query_obj.sort, anchor_row) if anchor_row else None
+        self._range_worker(self.query_obj, anchor, high - low + 1)
+        self.mark_anchor = self.cursor
+
+    def mark_ids(self, ids: Iterable[int]) -> None:
+        self.marks.update(ids)
+        self.refresh()
+        self.post_message(self.Changed())
+
+    def clear_marks(self) -> None:
+        self.marks.clear()
+        self.mark_anchor = None
+        self.refresh()
+        self.post_message(self.Changed())
+
+    @work(thread=True, exit_on_error=False, group="queue-marks")
+    def _range_worker(self, query: q.Query, anchor: q.Cursor | None, limit: int) -> None:
+        fetch = _Fetch(0, True, anchor, limit, limit)
+        rows = _load(self.db, query, self.me_id, fetch)
+        self.app.call_from_thread(self.mark_ids, [row.id for row in rows])
+
+    # ------------------------------------------------------------------ cursor
+
+    def move_to(self, index: int, *, follow: bool = False) -> None:
+        """Put the cursor on `index` (clamped) and keep it on screen."""
+        total = self.total if self.total is not None else self._provisional_total()
+        index = max(0, min(index, total - 1)) if total else 0
+        if not follow:
+            self._follow_id = None
+        old = self.cursor
+        self.cursor = index
+        height = self.scrollable_content_region.height or 1
+        top = int(self.scroll_offset.y)
+        if index < top or index >= top + height:
+            # Off screen: re-centre (like less and mutt) rather than creep a line at a
+            # time, so most cursor moves repaint two lines instead of the whole list.
+            self.scroll_to(y=max(0, index - height // 2), animate=False)
+        self._line_changed(old)
+        self._line_changed(index)
+        self._schedule_ensure()
+        if old != index:
+            self._post_cursor()
+
+    def _post_cursor(self) -> None:
+        self.post_message(self.CursorMoved(self.cursor, self.current_row))
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height)
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor - 1)
+
+    def action_cursor_top(self) -> None:
+        self.move_to(0)
+
+    def action_cursor_bottom(self) -> None:
+        self.move_to((self.total or 1) - 1)
+
+    def _scroll_by(self, lines: int) -> None:
+        target = max(0, int(self.scroll_offset.y) + lines)
+        self.scroll_to(y=target, animate=False)
+        self.move_to(self.cursor + lines)
+
+    def action_half_page_down(self) -> None:
+        self._scroll_by(self._page() // 2)
+
+    def action_half_page_up(self) -> None:
+        self._scroll_by(-(self._page() // 2))
+
+    def action_page_down(self) -> None:
+        self._scroll_by(self._page())
+
+    def action_page_up(self) -> None:
+        self._scroll_by(-self._page())
+
+    def action_open(self) -> None:
+        row = self.current_row
+        if row is not None:
+            self.post_message(self.Opened(row))
+
+    def action_toggle_mark(self) -> None:
+        self.toggle_mark()
+
+    def action_range_mark(self) -> None:
+        self.range_mark()
+
+    def on_click(self, event: events.Click) -> None:
+        index = int(self.scroll_offset.y) + event.y
+        if self.total and 0 <= index < self.total:
+            self.focus()
+            self.move_to(index)
+            if event.chain == 2:
+                self.action_open()
+
+    # ------------------------------------------------------------------ loading
+
+    def _set_height(self, total: int) -> None:
+        set_virtual_size(self, Size(self.scrollable_content_region.width, total))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._set_height(self.total or 0)
+        self._schedule_ensure()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._schedule_ensure()
+
+    def _count(self) -> None:
+        self._counting = True
+        self._count_worker(self._gen, self.query_obj)
+
+    @work(thread=True, exit_on_error=False, group="queue-count")
+    def _count_worker(self, gen: int, query: q.Query) -> None:
+        try:
+            with self.db.read() as session:
+                total = q.count(session, query, me_id=self.me_id)
+        except Exception as exc:  # shown, never a traceback
+            self._call(self._failed, gen, f"counting failed: {exc}")
+            return
+        self._call(self._counted, gen, total)
+
+    def _call(self, callback: Callable, *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the app is shutting down
+            self.app.call_from_thread(callback, *args)
+
+    def _counted(self, gen: int, total: int) -> None:
+        if gen != self._gen:
+            return
+        self._counting = False
+        self.total = total
+        self._set_height(total)
+        if total and self.cursor >= total:
+            self.move_to(total - 1, follow=True)
+        self._schedule_ensure()
+        self.refresh()
+        self.post_message(self.Changed())
+
+    def _failed(self, gen: int, error: str) -> None:
+        if gen != self._gen:
+            return
+        self._counting = False
+        self._inflight = None
+        self.post_message(self.LoadFailed(error))
+
+    def _schedule_ensure(self) -> None:
+        if not self._ensure_scheduled:
+            self._ensure_scheduled = True
+            self.call_later(self._ensure)
+
+    def _window(self) -> range:
+        top = int(self.scroll_offset.y)
+        height = max(1, self.scrollable_content_region.height)
+        margin = max(BLOCK // 2, 2 * height)  # two pages of read-ahead: paging never waits
+        low = max(0, min(top, self.cursor) - margin)
+        high = max(top + height, self.cursor + 1) + margin
+        if self.total is not None:
+            high = min(high, self.total)
+        return range(low, high)
+
+    def _ensure(self) -> None:
+        """Start the next fetch the viewport needs (one at a time, newest generation)."""
+        self._ensure_scheduled = False
+        if self._inflight is not None:
+            return
+        window = self._window()
+        missing = [i for i in window if i not in self._rows]
+        if not missing:
+            self._settle()
+            return
+        if self.total is None and missing[0] > 0 and (missing[0] - 1) not in self._rows:
+            return  # wait for the count before walking anywhere
+        fetch = self._plan(missing[0], window)
+        if fetch is None:
+            return
+        self._inflight = fetch
+        self._fetch_worker(self._gen, self.query_obj, fetch)
+
+    def _plan(self, first: int, window: range) -> _Fetch | None:
+        sort = self.query_obj.sort
+        total = self.total
+        reversible = sort in REVERSE_SORT and total is not None
+        # the end of the missing run that contains `first`: one read fills it
+        last = first
+        while last + 1 in window and last + 1 not in self._rows:
+            last += 1
+        size = min(max(BLOCK, last - first + 1), MAX_FETCH)
+        if first == 0 or (first - 1) in self._rows:
+            anchor_row = self._rows.get(first - 1)
+            anchor = cursor_after(sort, anchor_row) if anchor_row else None
+            return _Fetch(first, True, anchor, size, size)
+        if reversible and (last == total - 1 or (last + 1) in self._rows):
+            anchor_row = self._rows.get(last + 1)
+            rsort = REVERSE_SORT[sort]
+            anchor = cursor_after(rsort, anchor_row) if anchor_row else None
+            return _Fetch(last, False, anchor, size, size)
+        # walk: from the nearest known row below, or from the end when nearer
+        below = max((i for i in self._rows if i < first), default=-1)
+        forward_gap = first - below - 1
+        if reversible:
+            above = min((i for i in self._rows if i > last), default=total)
+            backward_gap = above - last - 1
+            if backward_gap < forward_gap:
+                step = min(backward_gap, STRIDE)
+                row = self._rows.get(above)
+                anchor = cursor_after(REVERSE_SORT[sort], row) if row else None
+                return _Fetch(above - 1, False, anchor, step, 1)
+        step = min(forward_gap, STRIDE)
+        row = self._rows.get(below)
+        anchor = cursor_after(sort, row) if row else None
+        return _Fetch(below + 1, True, anchor, step, 1)
+
+    @work(thread=True, exit_on_error=False, group="queue-fetch")
+    def _fetch_worker(self, gen: int, query: q.Query, fetch: _Fetch) -> None:
+        try:
+            rows = _load(self.db, query, self.me_id, fetch)
+        except Exception as exc:
+            self._call(self._failed, gen, f"loading the queue failed: {exc}")
+            return
+        self._call(self._fetched, gen, fetch, rows)
+
+    def _fetched(self, gen: int, fetch: _Fetch, rows: list[q.ConversationRow]) -> None:
+        if gen != self._gen:
+            return
+        self._inflight = None
+        step = 1 if fetch.forward else -1
+        placed = {fetch.start + step * n: row for n, row in enumerate(rows)}
+        if fetch.keep < len(placed):
+            last = fetch.start + step * (len(rows) - 1)
+            placed = {last: placed[last]}
+        self._rows.update(placed)
+        for index in placed:
+            self._stale.pop(index, None)
+        if len(rows) < fetch.limit and fetch.forward:
+            end = fetch.start + len(rows)
+            self._known_end = end
+            if self.total is not None and end < self.total and not self._approximate:
+                # The list ended earlier than counted (rows left the filter): trust the rows.
+                self.total = end
+                self._set_height(end)
+                self.post_message(self.Changed())
+        if self.total is None:
+            # Still counting (full-text counts take a while at a million): the rows
+            # already read are scrollable meanwhile.
+            self._set_height(self._provisional_total())
+        self._prune()
+        self._follow()
+        if placed and self._visible(min(placed), max(placed)):
+            self.refresh()
+        elif placed and fetch.keep > 1:
+            idle = not self._prerender_queue
+            self._prerender_queue.extend(sorted(placed, reverse=fetch.forward))
+            if idle:
+                self.call_later(self._prerender)
+        if self.cursor in placed:
+            self._post_cursor()
+        self._schedule_ensure()
+
+    def _visible(self, low: int, high: int) -> bool:
+        top = int(self.scroll_offset.y)
+        return high >= top and low < top + max(1, self.scrollable_content_region.height)
+
+    @work(thread=True, exit_on_error=False, group="queue-reread")
+    def _reread_worker(self, ids: list[int]) -> None:
+        with self.db.read() as session:
+            rows = q.fetch_rows(session, ids)
+        self._call(self.refresh_rows, rows)
+
+    def _settle(self) -> None:
+        """The window is complete: drop stale rows, run a reload that waited."""
+        if self._reread:
+            ids, self._reread = sorted(self._reread), set()
+            self._reread_worker(ids)
+        if self._stale:
+            self._stale.clear()
+            self.refresh()
+        self.post_message(self.Changed())
+        if self._reload_pending:
+            self.reload()
+
+    def _follow(self) -> None:
+        """After a reload, keep the cursor on the conversation it was on."""
+        if self._follow_id is None:
+            return
+        index = self.index_of(self._follow_id)
+        if index is not None:
+            self._follow_id = None
+            if index != self.cursor:
+                self.move_to(index, follow=True)
+
+    def _prune(self) -> None:
+        if len(self._rows) <= MAX_ROWS:
+            return
+        centre = self.cursor
+        keep = sorted(self._rows, key=lambda i: abs(i - centre))[: MAX_ROWS * 3 // 4]
+        self._rows = {i: self._rows[i] for i in keep}
+
+    # ------------------------------------------------------------------ rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._cursor_styles.clear()
+        self._strips.clear()
+
+    def _row_styles(self) -> RowStyles:
+        if self._styles is None:
+            part = self.get_component_rich_style
+
+            def comp(name: str) -> Style:
+                return part(f"queue-list--{name}", partial=True)
+
+            self._styles = RowStyles(
+                base=self.rich_style,
+                muted=comp("muted"),
+                author=comp("author"),
+                kind=comp("kind"),
+                assignee=comp("assignee"),
+                tags=comp("tags"),
+                escalated=comp("escalated"),
+                mark=comp("mark"),
+                priority=comp("priority"),
+                age={k: comp(f"age-{k}") for k in ("ok", "warn", "late", "quiet")},
+                status={
+                    k: comp(f"status-{k}")
+                    for k in ("new", "open", "pending", "snoozed", "resolved")
+                },
+            )
+        return self._styles
+
+    def _line_changed(self, index: int) -> None:
+        self.refresh_line(index)
+
+    def render_line(self, y: int) -> Strip:
+        index = int(self.scroll_offset.y) + y
+        width = self.scrollable_content_region.width
+        total = self.total if self.total is not None else self._provisional_total()
+        if index >= total:
+            return Strip.blank(width, self.rich_style)
+        row = self._rows.get(index) or self._stale.get(index)
+        selected = index == self.cursor
+        if row is None:
+            self._schedule_ensure()
+            style = self.get_component_rich_style("queue-list--placeholder")
+            if selected:
+                style += self._cursor_style()
+            return Strip([Segment(fit("  ⋯ loading", width), style)], width)
+        if self.first_paint is None:
+            self.first_paint = time.monotonic()
+        return self._strip_for(row, width, selected)
+
+    def _strip_for(self, row: q.ConversationRow, width: int, selected: bool) -> Strip:
+        now = self.clock()
+        marked = row.id in self.marks
+        focused = self.has_focus
+        key = (
+            row.id,
+            row.version,
+            width,
+            selected,
+            marked,
+            age(now, row.last_activity_at),
+            urgency(now, row),
+            focused,
+        )
+        strip = self._strips.get(key)
+        if strip is None:
+            overlay: Style | None = None
+            if marked:
+                overlay = self.get_component_rich_style("queue-list--marked", partial=True)
+            if selected:
+                cursor = self._cursor_style()
+                overlay = overlay + cursor if overlay is not None else cursor
+            strip = row_strip(row, width, now, self._row_styles(), marked, overlay)
+            self._strips[key] = strip
+        return strip
+
+    def _prerender(self) -> None:
+        """Between frames, build the strips of read-ahead rows a few at a time.
+
+        Page down then only composites: the rows it reveals are already drawn.
+        """
+        width = self.scrollable_content_region.width
+        budget = 8
+        while self._prerender_queue and budget:
+            index = self._prerender_queue.pop()
+            row = self._rows.get(index)
+            if row is not None and width > 0:
+                self._strip_for(row, width, index == self.cursor)
+                budget -= 1
+        if self._prerender_queue:
+            self.call_later(self._prerender)
+
+    def _cursor_style(self) -> Style:
+        focused = self.has_focus
+        cached = self._cursor_styles.get(focused)
+        if cached is None:
+            name = "queue-list--cursor" if focused else "queue-list--cursor-blurred"
+            cached = self._cursor_styles[focused] = self.get_component_rich_style(
+                name, partial=True
+            )
+        return cached
+
+    def on_focus(self) -> None:
+        self.refresh_line(self.cursor)
+
+    def on_blur(self) -> None:
+        self.refresh_line(self.cursor)
