@@ -113,6 +113,36 @@ class SourceAdapter(ABC):
             f"{self.kind} has no reply API: open the post and reply there", transient=False
         )
 
+    def decode(self, response: httpx.Response) -> Any:
+        """The JSON body; an unusable one is a SourceError naming this source."""
+        try:
+            return decode_json(response)
+        except SourceError as exc:
+            raise SourceError(f"{self.name}: {exc}", status=exc.status) from exc
+
+    def number_option(
+        self,
+        key: str,
+        default: float,
+        *,
+        low: float = 0,
+        high: float | None = None,
+        whole: bool = False,
+    ) -> float:
+        """A numeric option, checked once at construction so a typo is a ConfigError."""
+        raw = self.options.get(key)
+        if raw in (None, ""):
+            return default
+        try:
+            value: float = int(raw) if whole else float(raw)
+        except ValueError:
+            kind = "a whole number" if whole else "a number"
+            raise ConfigError(f"option {key}={raw!r} is not {kind}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise ConfigError(f"option {key}={raw} must be {bounds}")
+        return value
+
     def record(self, **fields: Any) -> dict[str, Any]:
         """A JSONL-shaped mention of this source (kind and source name filled in)."""
         return {"kind": self.kind, "source": self.name, **fields}

@@ -40,7 +40,6 @@ from inboxtui.sources.base import (
     ReplyResult,
     SourceAdapter,
     SourceError,
-    decode_json,
     raise_for_status,
     rate_remaining,
 )
@@ -192,9 +191,9 @@ class BlueskyAdapter(SourceAdapter):
             self.read_url = self.options["appview_url"].rstrip("/")
         else:
             self.read_url = self.url if self.options.get("url") else PUBLIC_APPVIEW
-        self.overlap = timedelta(seconds=_number(self.options, "overlap", 600))
-        self.max_pages = int(_number(self.options, "max_pages", 10, low=1))
-        self.profile_ttl = _number(self.options, "profile_ttl", 6 * 3600)
+        self.overlap = timedelta(seconds=self.number_option("overlap", 600))
+        self.max_pages = int(self.number_option("max_pages", 10, low=1, whole=True))
+        self.profile_ttl = self.number_option("profile_ttl", 6 * 3600)
         self._session: _Session | None = None
         self._session_lock = asyncio.Lock()
         self._profiles: dict[str, tuple[int | None, float]] = {}
@@ -256,7 +255,7 @@ class BlueskyAdapter(SourceAdapter):
                     continue
             break
         self._check(response)
-        return self._decode(response)
+        return self.decode(response)
 
     async def _ensure_session(self) -> _Session:
         async with self._session_lock:  # concurrent calls share one login or refresh
@@ -302,7 +301,7 @@ class BlueskyAdapter(SourceAdapter):
                 f"password [{xrpc_error(response) or response.status_code}]"
             )
         self._check(response)
-        return self._session_from(self._decode(response))
+        return self._session_from(self.decode(response))
 
     async def _refresh(self) -> None:
         if self._session is None:
@@ -318,7 +317,7 @@ class BlueskyAdapter(SourceAdapter):
             self._session = await self._create_session()
             return
         self._check(response)
-        self._session = self._session_from(self._decode(response))
+        self._session = self._session_from(self.decode(response))
 
     def _session_from(self, data: Any) -> _Session:
         if not isinstance(data, dict) or not all(
@@ -331,13 +330,6 @@ class BlueskyAdapter(SourceAdapter):
             did=data["did"],
             handle=str(data.get("handle") or self.handle),
         )
-
-    def _decode(self, response: httpx.Response) -> Any:
-        """The JSON body; an unusable one is a SourceError naming this source."""
-        try:
-            return decode_json(response)
-        except SourceError as exc:
-            raise SourceError(f"{self.name}: {exc}") from exc
 
     # -- listening ----------------------------------------------------------------
 
@@ -679,19 +671,6 @@ def _parse(value: Any) -> datetime | None:
         return parse_iso(value)
     except ValueError:
         return None
-
-
-def _number(options: dict[str, str], key: str, default: float, low: float = 0) -> float:
-    raw = options.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"option {key}={raw!r} is not a number") from None
-    if value < low:
-        raise ConfigError(f"option {key}={raw} must be at least {low:g}")
-    return value
 
 
 ADAPTER = BlueskyAdapter

@@ -26,7 +26,6 @@ from inboxtui.sources.base import (
     ReplyResult,
     SourceAdapter,
     SourceError,
-    decode_json,
     raise_for_status,
     rate_remaining,
 )
@@ -107,8 +106,11 @@ class MastodonAdapter(SourceAdapter):
                     f"source {self.name!r}: listening to {kind} needs an access token; "
                     f"store one with `inboxtui secret set {self.name}`"
                 )
-        self.page_size = _int_option(self.options, "page_size", DEFAULT_PAGE_SIZE, 1, 40)
-        self.max_pages = _int_option(self.options, "max_pages", DEFAULT_MAX_PAGES, 1, 1000)
+        option = self.number_option
+        self.page_size = int(option("page_size", DEFAULT_PAGE_SIZE, low=1, high=40, whole=True))
+        self.max_pages = int(
+            self.number_option("max_pages", DEFAULT_MAX_PAGES, low=1, high=1000, whole=True)
+        )
         self.host = urlsplit(self.url).hostname or ""
         self._rate: tuple[int, float | None] | None = None
 
@@ -138,13 +140,6 @@ class MastodonAdapter(SourceAdapter):
         remaining = rate_remaining(response)
         if remaining is not None and (self._rate is None or remaining <= self._rate[0]):
             self._rate = (remaining, reset_after(response))
-
-    def _decode(self, response: httpx.Response) -> Any:
-        """The JSON body; an unusable one is a SourceError naming this source."""
-        try:
-            return decode_json(response)
-        except SourceError as exc:
-            raise SourceError(f"{self.name}: {exc}") from exc
 
     # -- listening --------------------------------------------------------------
 
@@ -205,7 +200,7 @@ class MastodonAdapter(SourceAdapter):
         collected: list[dict[str, Any]] = []
         for _ in range(self.max_pages):
             response = await self.request("GET", url, params=params, headers=self._headers())
-            page = self._decode(response)
+            page = self.decode(response)
             if not isinstance(page, list):
                 raise SourceError(f"{self.name}: expected a list from {urlsplit(url).path}")
             items = [item for item in page if isinstance(item, dict) and item.get("id")]
@@ -246,7 +241,7 @@ class MastodonAdapter(SourceAdapter):
             response = await self.request(
                 "GET", f"{self.url}/api/v2/search", params=params, headers=self._headers()
             )
-            body = self._decode(response)
+            body = self.decode(response)
             statuses = body.get("statuses") if isinstance(body, dict) else None
             if not isinstance(statuses, list):
                 raise SourceError(f"{self.name}: search answered without a statuses list")
@@ -324,23 +319,10 @@ class MastodonAdapter(SourceAdapter):
         response = await self.request(
             "POST", f"{self.url}/api/v1/statuses", data=form, headers=headers
         )
-        status = self._decode(response)
+        status = self.decode(response)
         if not isinstance(status, dict) or not status.get("id"):
             raise SourceError(f"{self.name}: the server did not return the new status")
         return ReplyResult(remote_id=str(status["id"]), remote_url=status.get("url"))
-
-
-def _int_option(options: dict[str, str], key: str, default: int, low: int, high: int) -> int:
-    raw = options.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"option {key}={raw!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"option {key}={value} must be between {low} and {high}")
-    return value
 
 
 ADAPTER = MastodonAdapter

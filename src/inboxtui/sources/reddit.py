@@ -33,7 +33,6 @@ from inboxtui.sources.base import (
     ReplyResult,
     SourceAdapter,
     SourceError,
-    decode_json,
     raise_for_status,
     rate_remaining,
     retry_after_seconds,
@@ -83,8 +82,8 @@ class RedditAdapter(SourceAdapter):
                 raise ConfigError(
                     f"source {self.name!r}: listen={stream!r} is not new, comments or search:QUERY"
                 )
-        self.max_pages = _int(self.options, "max_pages", 5)
-        self.recheck = float(_int(self.options, "recheck", 900, low=0))
+        self.max_pages = int(self.number_option("max_pages", 5, low=1, whole=True))
+        self.recheck = self.number_option("recheck", 900, whole=True)
         self.username = (self.options.get("username") or "").strip().removeprefix("u/") or None
         self._tokens: dict[str, tuple[str, float]] = {}
         self._rate: tuple[int, float | None] | None = None
@@ -146,7 +145,7 @@ class RedditAdapter(SourceAdapter):
         if response.status_code == 401:
             raise ConfigError(f"source {self.name!r}: Reddit refused the client id or secret")
         raise_for_status(self.name, response)
-        data = self._decode(response)
+        data = self.decode(response)
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             error = data.get("error") if isinstance(data, dict) else None
@@ -181,14 +180,7 @@ class RedditAdapter(SourceAdapter):
                 continue
             break
         raise_for_status(self.name, response)
-        return self._decode(response)
-
-    def _decode(self, response: httpx.Response) -> Any:
-        """The JSON body; an unusable one is a SourceError naming this source."""
-        try:
-            return decode_json(response)
-        except SourceError as exc:
-            raise SourceError(f"{self.name}: {exc}") from exc
+        return self.decode(response)
 
     # -- listening ----------------------------------------------------------------
 
@@ -411,19 +403,6 @@ def _comment_error(name: str, errors: list[Any]) -> SourceError:
 def _age(thing: dict[str, Any]) -> float:
     created = thing.get("created_utc")
     return float(created) if isinstance(created, int | float) else 0.0
-
-
-def _int(options: dict[str, str], key: str, default: int, low: int = 1) -> int:
-    raw = options.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"option {key}={raw!r} is not a whole number") from None
-    if value < low:
-        raise ConfigError(f"option {key}={value} must be at least {low}")
-    return value
 
 
 ADAPTER = RedditAdapter
