@@ -14,13 +14,14 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from inboxtui import paths
 from inboxtui.db import Database, DatabaseError, open_database, upgrade
 from inboxtui.identity import current_agent_handle
-from inboxtui.timeutil import iso, parse_when
+from inboxtui.timeutil import iso, parse_when, utcnow
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the command ran but something failed (some import lines, conflicts)
@@ -83,6 +84,25 @@ def _when(text: str) -> Any:
 
 # ---------------------------------------------------------------- read commands
 
+COLUMNS = (
+    ("id", 6),
+    ("age", 4),
+    ("status", 8),
+    ("pri", 6),
+    ("kind", 10),
+    ("author", 16),
+    ("assignee", 10),
+)
+
+
+def age(now: datetime, then: datetime) -> str:
+    """Compact age like a mail client: 42s, 5m, 3h, 2d, 7w."""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -106,13 +126,22 @@ def cmd_list(args: argparse.Namespace) -> int:
             _emit_json(_row_json(row), sys.stdout)
     else:
         table = Table(box=None, pad_edge=False, show_edge=False)
-        for name in ("id", "age", "status", "pri", "kind", "author", "assignee", "text"):
-            table.add_column(name, overflow="ellipsis", no_wrap=True)
+        now = utcnow()
+        for name, width in COLUMNS:
+            table.add_column(
+                name,
+                overflow="ellipsis",
+                no_wrap=True,
+                min_width=width,
+                max_width=width,
+                justify="right" if name in ("id", "age") else "left",
+            )
+        table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in page.rows:
             flag = f"▲{row.severity} " if row.escalated else ""
             table.add_row(
                 Text(str(row.id)),
-                Text(iso(row.last_activity_at) or ""),
+                Text(age(now, row.last_activity_at)),
                 Text(row.status),
                 Text(row.priority),
                 Text(row.kind),
