@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.text import Text
+
 from inboxtui import paths
 from inboxtui.db import Database, DatabaseError, open_database, upgrade
 from inboxtui.identity import current_agent_handle
@@ -95,6 +97,19 @@ COLUMNS = (
 )
 
 
+def _line(cells: list[str], text_width: int, style: str = "") -> Text:
+    """One row of `list`: fixed columns cut and padded by terminal cells (CJK-safe)."""
+    line = Text(style=style, no_wrap=True, overflow="ellipsis")
+    widths = [w for _, w in COLUMNS] + [text_width]
+    for index, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+        part = Text(cell)
+        part.truncate(width, overflow="ellipsis", pad=index < len(COLUMNS))
+        if index:
+            line.append(" ")
+        line.append_text(part)
+    return line
+
+
 def age(now: datetime, then: datetime) -> str:
     """Compact age like a mail client: 42s, 5m, 3h, 2d, 7w."""
     seconds = max(0, int((now - then).total_seconds()))
@@ -106,8 +121,6 @@ def age(now: datetime, then: datetime) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
     from inboxtui.query import Cursor, fetch_page
 
@@ -125,31 +138,23 @@ def cmd_list(args: argparse.Namespace) -> int:
         for row in page.rows:
             _emit_json(_row_json(row), sys.stdout)
     else:
-        table = Table(box=None, pad_edge=False, show_edge=False)
+        console = Console(highlight=False, markup=False, emoji=False)
+        text_width = max(12, console.width - sum(w + 1 for _, w in COLUMNS))
+        console.print(_line([n for n, _ in COLUMNS] + ["text"], text_width, style="bold"))
         now = utcnow()
-        for name, width in COLUMNS:
-            table.add_column(
-                name,
-                overflow="ellipsis",
-                no_wrap=True,
-                min_width=width,
-                max_width=width,
-                justify="right" if name in ("id", "age") else "left",
-            )
-        table.add_column("text", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in page.rows:
             flag = f"▲{row.severity} " if row.escalated else ""
-            table.add_row(
-                Text(str(row.id)),
-                Text(age(now, row.last_activity_at)),
-                Text(row.status),
-                Text(row.priority),
-                Text(row.kind),
-                Text(row.author_handle or ""),
-                Text(row.agent or row.role or "-"),
-                Text(flag + row.excerpt),
-            )
-        Console(highlight=False, markup=False, emoji=False).print(table)
+            cells = [
+                str(row.id),
+                age(now, row.last_activity_at),
+                row.status,
+                row.priority,
+                row.kind,
+                row.author_handle or "",
+                row.agent or row.role or "-",
+                flag + row.excerpt,
+            ]
+            console.print(_line(cells, text_width))
     if page.next_cursor is not None:
         print(f"more: --after {page.next_cursor.to_token()}", file=sys.stderr)
     return EXIT_OK
@@ -172,7 +177,6 @@ def cmd_show(args: argparse.Namespace) -> int:
         _emit_json(data, sys.stdout)
         return EXIT_OK
     from rich.console import Console
-    from rich.text import Text
 
     console = Console(highlight=False, markup=False, emoji=False)
     row = detail.row
