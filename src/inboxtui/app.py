@@ -2,7 +2,9 @@
 
 `run(db, agent)` is what `inboxtui` and `inboxtui demo` call. The app owns
 the change watcher (`inboxtui.live`): when another process commits, the
-inbox re-reads what is on screen, keeping cursor and marks.
+inbox re-reads what is on screen, keeping cursor and marks. With `poll=True`
+(what `run` does) it also owns a `Poller` on a thread of its own, polling the
+enabled sources at their intervals until the app quits.
 Every action of the inbox is also in the command palette (`:` or `ctrl+p`),
 and every key can be rebound by its binding id in config.toml's `[keymap]`.
 """
@@ -13,19 +15,27 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 
 from inboxtui import keymap
 from inboxtui.db import Database
 from inboxtui.live import Watcher
 from inboxtui.screens.help import HelpScreen
 from inboxtui.screens.inbox import InboxScreen
+from inboxtui.screens.sources import SourcesScreen
 from inboxtui.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from inboxtui.polling import Poller, PollOutcome
 
 DARK_THEME = "textual-dark"
 LIGHT_THEME = "textual-light"
+POLL_REFRESH_DELAY = 0.5  # seconds: outcomes of polls finishing together, one refresh
 
 
 def me_id_for(db: Database, agent: str) -> int | None:
@@ -35,8 +45,20 @@ def me_id_for(db: Database, agent: str) -> int | None:
         return agent_id_for(session, agent)
 
 
+class Polled(Message):
+    """A background poll finished (posted from the poller's thread: never blocks it)."""
+
+    def __init__(self, outcome: PollOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
 class InboxApp(App[None]):
-    """inboxtui's TUI. `clock` and `db_label` exist so snapshots are reproducible."""
+    """inboxtui's TUI. `clock` and `db_label` exist so snapshots are reproducible.
+
+    `poll` starts the background poller; off by default so tests and benchmarks
+    make no network calls (`run` turns it on).
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "inboxtui"
@@ -52,6 +74,7 @@ class InboxApp(App[None]):
         live: bool = True,
         db_label: str | None = None,
         user_keymap: dict[str, str] | None = None,
+        poll: bool = False,
     ) -> None:
         super().__init__()
         self.db = db
@@ -63,6 +86,10 @@ class InboxApp(App[None]):
         self._loop_thread: int | None = None
         self.me_id = me_id_for(db, agent)
         self.watcher = Watcher(db, self._changed)
+        self.poll = poll
+        self.poller: Poller | None = None
+        self._poll_refresh: Timer | None = None
+        self._polled_new = False
         self.theme = DARK_THEME
 
     @property
@@ -88,8 +115,17 @@ class InboxApp(App[None]):
         )
         if self.live:
             self.watcher.start()
+        if self.poll:
+            from inboxtui.polling import Poller  # not before it is needed: startup time
+
+            self.poller = Poller(self.db, on_outcome=lambda o: self.post_message(Polled(o)))
+            self.poller.start_in_thread()
 
     def on_unmount(self) -> None:
+        # post_message (not call_from_thread) in on_outcome: the join below cannot deadlock
+        poller, self.poller = self.poller, None
+        if poller is not None:
+            poller.stop_thread()
         self.watcher.stop()
 
     # ------------------------------------------------------------------ live
@@ -105,6 +141,38 @@ class InboxApp(App[None]):
     def db_changed(self) -> None:
         with contextlib.suppress(LookupError):
             self.inbox.on_db_changed()
+        for screen in self.screen_stack:
+            if isinstance(screen, SourcesScreen):
+                screen.load()
+
+    def on_polled(self, message: Polled) -> None:
+        """Background polls: refresh once for outcomes that arrive together."""
+        outcome = message.outcome
+        if outcome.status not in ("ok", "failed"):
+            return  # busy / skipped: nothing was written
+        self._polled_new = self._polled_new or outcome.inserted > 0
+        if self._poll_refresh is None:
+            self._poll_refresh = self.set_timer(POLL_REFRESH_DELAY, self._after_polls)
+
+    def sources_changed(self, outcome: PollOutcome | None = None) -> None:
+        """The Sources screen changed a source or polled one: show it (and health) at once."""
+        if outcome is not None:
+            self._polled_new = self._polled_new or outcome.inserted > 0
+        self._after_polls()
+
+    def _after_polls(self) -> None:
+        timer, self._poll_refresh = self._poll_refresh, None
+        if timer is not None:
+            timer.stop()
+        new, self._polled_new = self._polled_new, False
+        if new:
+            self.db_changed()  # queue, views, header, Sources screen
+            return
+        with contextlib.suppress(LookupError):
+            self.inbox.load_meta()  # the header's health summary
+        for screen in self.screen_stack:
+            if isinstance(screen, SourcesScreen):
+                screen.load()
 
     def poll_changes(self) -> bool:
         """One watcher check now (tests call this instead of waiting for the thread)."""
@@ -142,19 +210,34 @@ class InboxApp(App[None]):
             return
         self.push_screen(HelpScreen(self.help_rows()))
 
+    def action_sources(self) -> None:
+        if isinstance(self.screen, ModalScreen | SourcesScreen):
+            return
+        self.push_screen(
+            SourcesScreen(
+                self.db,
+                self.agent,
+                clock=self.clock,
+                db_label=self.db_label,
+                on_change=self.sources_changed,
+            )
+        )
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette lists every inbox action (with its key) plus Textual's own."""
-        inbox = screen if isinstance(screen, InboxScreen) else None
-        if inbox is not None:
-            specs = [(s, inbox.queue) for s in keymap.QUEUE_KEYS]
-            specs += [(s, inbox) for s in keymap.INBOX_KEYS]
-            for spec, target in specs:
-                keys = self._keymap.get(spec.id, spec.keys).split(",")[0]
-                yield SystemCommand(
-                    spec.description,
-                    f"{keys}  ·  {spec.group}  ·  {spec.id}",
-                    self._runner(target, spec.action),
-                )
+        specs: list[tuple[keymap.KeySpec, object]] = []
+        if isinstance(screen, InboxScreen):
+            specs = [(s, screen.queue) for s in keymap.QUEUE_KEYS]
+            specs += [(s, screen) for s in keymap.INBOX_KEYS]
+        elif isinstance(screen, SourcesScreen):
+            specs = [(s, screen) for s in keymap.SOURCES_KEYS]
+        for spec, target in specs:
+            keys = self._keymap.get(spec.id, spec.keys).split(",")[0]
+            yield SystemCommand(
+                spec.description,
+                f"{keys}  ·  {spec.group}  ·  {spec.id}",
+                self._runner(target, spec.action),
+            )
         yield SystemCommand("Light / dark theme", "ctrl+t", self.action_toggle_theme)
         yield SystemCommand("Help", "? · every key of this screen", self.action_help)
         yield from super().get_system_commands(screen)
@@ -168,4 +251,4 @@ class InboxApp(App[None]):
 
 def run(db: Database, agent: str) -> None:
     """Open the inbox on `db` as `agent` (blocks until the user quits)."""
-    InboxApp(db, agent).run()
+    InboxApp(db, agent, poll=True).run()

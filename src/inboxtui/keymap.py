@@ -97,6 +97,18 @@ INBOX_KEYS: tuple[KeySpec, ...] = (
     K("inbox.open_url", "o", "open_url", "Open the post in the browser", "Post"),
     K("inbox.copy_link", "y", "copy_link", "Copy the post's link (OSC 52)", "Post"),
     K("inbox.refresh", "ctrl+r", "reload", "Reload from the database", "View"),
+    K("inbox.sources", "S", "app.sources", "Sources: health, enable, test, poll now", "View"),
+)
+
+# Keys of the Sources screen (`S`).
+SOURCES_KEYS: tuple[KeySpec, ...] = (
+    K("sources.down", "j", "source_down", "Next source", "Move"),
+    K("sources.up", "k", "source_up", "Previous source", "Move"),
+    K("sources.toggle", "e,space", "toggle_enabled", "Enable / disable", "Sources", "On/off"),
+    K("sources.test", "t", "test_source", "Test: fetch once, store nothing", "Sources", "Test"),
+    K("sources.poll", "p", "poll_now", "Poll now, even if not due", "Sources", "Poll now"),
+    K("sources.refresh", "r", "refresh_sources", "Re-read the list", "Sources", "Refresh"),
+    K("sources.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
 )
 
 # Keys of the whole application.
@@ -107,7 +119,7 @@ APP_KEYS: tuple[KeySpec, ...] = (
     K("app.quit", "q", "quit", "Quit", "App", "Quit"),
 )
 
-ALL_KEYS: tuple[KeySpec, ...] = QUEUE_KEYS + INBOX_KEYS + APP_KEYS
+ALL_KEYS: tuple[KeySpec, ...] = QUEUE_KEYS + INBOX_KEYS + SOURCES_KEYS + APP_KEYS
 BY_ACTION: dict[str, KeySpec] = {spec.action: spec for spec in ALL_KEYS}
 BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in ALL_KEYS}
 
