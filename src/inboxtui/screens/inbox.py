@@ -208,7 +208,9 @@ class InboxScreen(Screen):
             sources = session.execute(select(func.count()).select_from(Source)).scalar_one()
             failing = list(
                 session.execute(
-                    select(Source.name).where(Source.last_error.is_not(None)).order_by(Source.name)
+                    select(Source.name)
+                    .where(Source.consecutive_failures > 0, Source.enabled.is_(True))
+                    .order_by(Source.name)
                 ).scalars()
             )
             me_id = services.agent_id_for(session, self.agent)
