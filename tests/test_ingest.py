@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,9 @@ from sqlalchemy import text
 
 from inboxtui.db import Database
 from inboxtui.ingest import (
+    BulkWrites,
     MentionIn,
+    Prepared,
     RecordError,
     _clean,
     _parse_checked,
@@ -20,6 +23,7 @@ from inboxtui.ingest import (
     clean_text,
     ingest,
     parse_record,
+    prepare,
 )
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.seed import demo_records
@@ -407,6 +411,61 @@ def test_authors_upsert_keeps_the_newest_profile(db: Database) -> None:
     # same handle on another platform is another person
     ingest(db, mentions(record("4", kind="bluesky", source="acme-bsky", author=newer)))
     assert rows(db, "SELECT count(*) FROM author")[0][0] == 2
+
+
+def test_authors_across_batches_of_one_run(db: Database) -> None:
+    """A big run keeps author rows between its batches; the result is the same."""
+    jeff = {"handle": "@jeff@x.social", "name": "Jeff", "followers": 100}
+    batch = [
+        record("1", author=jeff, minutes=10),
+        record("2", author={**jeff, "name": "Old Jeff"}, minutes=0),
+        record("3", author={**jeff, "followers": 12000}, minutes=20),
+        record("4", author={"handle": "@jeff@x.social"}, minutes=30),
+        record("5", author={"handle": "@ann@x.social", "name": "Ann"}, minutes=5),
+    ]
+    ingest(db, mentions(*batch), batch_size=1)
+    found = rows(
+        db, "SELECT handle, name, followers, first_seen_at, last_seen_at FROM author ORDER BY id"
+    )
+    assert [tuple(r[:3]) for r in found] == [
+        ("@jeff@x.social", "Jeff", 12000),
+        ("@ann@x.social", "Ann", None),
+    ]
+    assert str(found[0][3]).startswith("2026-11-20 10:00:00")
+    assert str(found[0][4]).startswith("2026-11-20 10:30:00")
+
+
+@pytest.mark.parametrize("writer", ["this process", "another process"])
+def test_kept_authors_are_read_again_after_someone_else_writes(
+    sqlite_db: Database, writer: str
+) -> None:
+    """Between two batches another writer moves the author on: nothing of it is undone."""
+    db = sqlite_db
+
+    def one(external_id: str, name: str, minutes: int) -> list[Prepared]:
+        author = {"handle": "@a@x.social", "name": name, "followers": 10}
+        return [
+            prepare(parse_record(record(external_id, author=author, minutes=minutes)), "sqlite")
+        ]
+
+    later = "UPDATE author SET name = 'Renamed', last_seen_at = '2030-01-01 00:00:00.000000'"
+    with BulkWrites(db) as bulk:
+        bulk.ingest(one("1", "A", minutes=0))
+        assert bulk.authors is not None and bulk.authors.rows
+        if writer == "this process":
+            with db.write() as session:
+                session.execute(text(later))
+        else:
+            path = db.engine.url.database
+            assert path
+            other = sqlite3.connect(path)
+            with other:
+                other.execute(later)
+            other.close()
+        bulk.ingest(one("2", "A2", minutes=5))  # older than the stored last_seen: keep all
+    assert rows(db, "SELECT name, last_seen_at FROM author") == [
+        ("Renamed", "2030-01-01 00:00:00.000000")
+    ]
 
 
 def test_mentions_are_searchable_and_ids_follow_input_order(db: Database) -> None:

@@ -7,11 +7,13 @@ import io
 import json
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from inboxtui import jsonl
 from inboxtui.db import Database
 from inboxtui.interchange import CSV_COLUMNS, export, import_csv, import_jsonl
 from inboxtui.seed import demo_records
@@ -277,3 +279,100 @@ def test_import_streams_from_a_pipe(db: Database) -> None:
     thread.join()
     assert (report.lines, report.inserted, report.errors) == (25, 25, [])
     assert count(db, "mention") == 25
+
+
+# ---------------------------------------------------------------- parsing in a second process
+
+MIXED = (
+    "\ufeff".encode()
+    + "\r\n".join(
+        [
+            line("1", text="第一則 ✓"),
+            line("2", in_reply_to="1", created_at="2026-11-20T10:05:00Z"),
+            "{not json at all",  # 3
+            "",  # 4: blank
+            line("5", in_reply_to="7", created_at="2026-11-20T10:09:00Z"),  # reply first
+            line("6", created_at="20 Nov 2026"),  # 6
+            line("7", text="parent after its reply"),
+            line("1", text="a duplicate"),  # 8
+            line("9", kind="rss"),  # 9: the source is a mastodon one
+        ]
+    ).encode()
+    + b"\r\n"
+    + b'{"text": "\xff\xfe"}\n'  # 10: not UTF-8
+    + "\n".join(
+        line(str(i), text=f"第{i}則 x{i}", created_at=f"2026-11-20T11:{i % 60:02}:00Z")
+        for i in range(11, 80)
+    ).encode()
+    + ("\n" + line("80")[:-9]).encode()  # 80: truncated, no final newline
+)
+
+
+def _import_bytes(db: Database, data: bytes, parallel: bool | None) -> Any:
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    return import_jsonl(db, stream, batch_size=7, parallel=parallel)
+
+
+def test_a_second_process_parses_exactly_like_this_one(db: Database) -> None:
+    alone = _import_bytes(db, MIXED, parallel=False)
+    assert (alone.lines, alone.inserted, alone.duplicates) == (79, 73, 1)
+    assert [n for n, _ in alone.errors] == [3, 6, 9, 10, 80]
+    expected = exported(db)
+    empty(db)
+    both = _import_bytes(db, MIXED, parallel=True)
+    assert both == alone
+    assert exported(db) == expected
+
+
+def test_the_worker_takes_over_midway(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines before the hand-over parsed here, the rest there: one seamless result."""
+    alone = _import_bytes(db, MIXED, parallel=False)
+    expected = exported(db)
+    empty(db)
+    start = jsonl._Worker.start
+
+    def started_and_ready(dialect: str) -> Any:
+        worker = start(dialect)
+        assert worker is not None and worker.wait_ready()
+        return worker
+
+    taken: list[int] = []
+    take_over = jsonl._Worker.take_over
+
+    def counting(self: Any, blocks: Any) -> Any:
+        taken.append(1)
+        return take_over(self, blocks)
+
+    monkeypatch.setattr(jsonl._Worker, "start", staticmethod(started_and_ready))
+    monkeypatch.setattr(jsonl._Worker, "take_over", counting)
+    monkeypatch.setattr(jsonl, "_BLOCK_BYTES", 400)
+    monkeypatch.setattr(jsonl, "WORKER_MIN_LINES", 10)
+    both = _import_bytes(db, MIXED, parallel=None)
+    assert taken == [1]
+    assert both == alone
+    assert exported(db) == expected
+
+
+_READY_THEN_EXIT = "import sys; sys.stdout.buffer.write(b'R' + bytes(8)); sys.stdout.flush()"
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonl, "_WORKER_CODE", _READY_THEN_EXIT)
+    with pytest.raises(jsonl.WorkerError, match="stopped unexpectedly"):
+        _import_bytes(db, MIXED, parallel=True)
+
+
+def test_a_worker_that_cannot_start_leaves_the_import_in_one_process(
+    db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(MIXED)
+    monkeypatch.setattr(jsonl, "_WORKER_CODE", "raise SystemExit(3)")
+    monkeypatch.setattr(jsonl, "WORKER_MIN_BYTES", 0)  # big enough for a worker
+    with path.open(encoding="utf-8") as stream:
+        report = import_jsonl(db, stream)
+    assert (report.lines, report.inserted, len(report.errors)) == (79, 73, 5)
+    with pytest.raises(jsonl.WorkerError, match="cannot start"):
+        _import_bytes(db, MIXED, parallel=True)

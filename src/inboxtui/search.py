@@ -61,31 +61,42 @@ def _tsvector_literal(tokens: Sequence[str]) -> str:
     )
 
 
+def stored_document(dialect: str, text_value: str, title: str | None = None) -> str:
+    """One mention's document as the index stores it (what `insert_sql` takes).
+
+    Pure Python, no database: the JSONL import computes it in its parsing process.
+    """
+    tokens = document(text_value, title)
+    return _tsvector_literal(tokens) if dialect == "postgresql" else " ".join(tokens)
+
+
+_INSERT = {
+    "postgresql": "INSERT INTO mention_search (mention_id, doc)"
+    " VALUES (:id, CAST(:doc AS tsvector))"
+    " ON CONFLICT (mention_id) DO UPDATE SET doc = EXCLUDED.doc",
+    "sqlite": "INSERT INTO mention_search (rowid, doc) VALUES (:id, :doc)",
+}
+
+
+def insert_sql(dialect: str) -> str:
+    """DBAPI SQL (`?` placeholders) indexing one (mention id, `stored_document`) row."""
+    return _INSERT[dialect].replace(":id", "?").replace(":doc", "?")
+
+
 def index_rows(
     conn: Connection, rows: Iterable[tuple[int, str, str | None]], *, replace: bool = False
 ) -> None:
     """Index (mention_id, text, title) rows; `replace` when a row may be indexed already."""
-    if conn.dialect.name == "postgresql":
-        params = [
-            {"id": mid, "doc": _tsvector_literal(document(body, title))}
-            for mid, body, title in rows
-        ]
-        if params:
-            conn.execute(
-                text(
-                    "INSERT INTO mention_search (mention_id, doc)"
-                    " VALUES (:id, CAST(:doc AS tsvector))"
-                    " ON CONFLICT (mention_id) DO UPDATE SET doc = EXCLUDED.doc"
-                ),
-                params,
-            )
+    dialect = conn.dialect.name
+    params = [
+        {"id": mid, "doc": stored_document(dialect, body, title)} for mid, body, title in rows
+    ]
+    if not params:
         return
-    params = [{"id": mid, "doc": " ".join(document(body, title))} for mid, body, title in rows]
-    if params:
-        if replace:
-            ids = [{"id": p["id"]} for p in params]
-            conn.execute(text("DELETE FROM mention_search WHERE rowid = :id"), ids)
-        conn.execute(text("INSERT INTO mention_search (rowid, doc) VALUES (:id, :doc)"), params)
+    if dialect != "postgresql" and replace:
+        ids = [{"id": p["id"]} for p in params]
+        conn.execute(text("DELETE FROM mention_search WHERE rowid = :id"), ids)
+    conn.execute(text(_INSERT[dialect]), params)
 
 
 def _fts5_phrase(tokens: Sequence[QueryToken]) -> str:

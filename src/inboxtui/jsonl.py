@@ -1,0 +1,382 @@
+"""JSONL lines -> prepared mentions, in this process or in a second one.
+
+About half of an import's time goes into turning lines into mentions (JSON,
+validation, search documents, time strings), the other half into the database.
+A big import hands the first half to a worker process so that both go at once
+on two cores: a thread feeds the worker the raw input, the worker sends back
+`Parsed` blocks, and the main process only writes to the database.
+
+The worker is a plain `python -c` child speaking tagged, length-prefixed frames
+on its stdin/stdout: unlike multiprocessing's spawn it never re-runs the
+caller's `__main__`, so it is safe from scripts, the CLI and tests alike. While it starts
+(a fraction of a second) the main process parses on its own; if it cannot start,
+the import simply stays in one process. Small inputs never start it.
+
+Line numbers, the BOM, CRLF and undecodable bytes are handled exactly as in one
+process: both run `parse_block` on the same bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import json
+import os
+import pickle
+import queue
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
+from typing import IO, Any, NamedTuple, TextIO
+
+import orjson
+
+from inboxtui.ingest import MentionIn, Prepared, RecordError, parse_record, prepare
+
+# Start a worker for a regular file with at least this much left to read...
+WORKER_MIN_BYTES = 4 << 20
+# ... and for a stream (a pipe, stdin) once this many lines were parsed here.
+WORKER_MIN_LINES = 20_000
+_BLOCK_BYTES = 1 << 19  # read size; a pipe gives what it has, so streaming stays prompt
+_TEXT_BLOCK_LINES = 512
+_QUEUE_BLOCKS = 64  # parsed blocks (~1,100 mentions each) ready ahead of the database
+
+
+class Parsed(NamedTuple):
+    """A run of input lines, parsed."""
+
+    lines: int  # non-blank lines
+    numbers: list[int]  # the line number of each record
+    records: list[Prepared]
+    errors: list[tuple[int, str]]  # (line number, reason)
+    parallel: bool = False  # parsed by the worker: the input is a big one
+
+
+class WorkerError(RuntimeError):
+    """The parsing process failed after taking over the input."""
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_line(line: str) -> MentionIn:
+    """One JSONL line -> a validated, sanitised mention; raises `RecordError`."""
+    if not line.isascii() and not _valid_unicode(line):
+        raise RecordError(None, "not valid UTF-8 text")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        obj = _loads_strictly(line)
+    return parse_record(obj, raw=line)
+
+
+def _loads_strictly(line: str) -> Any:
+    """The standard parser: accepts what orjson refuses (lone surrogates, NaN), and says where."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        stripped = line.rstrip()
+        if exc.pos >= len(stripped) or exc.msg.startswith("Unterminated string"):
+            raise RecordError(
+                None, "truncated line: the JSON object ends early (incomplete write?)"
+            ) from None
+        raise RecordError(None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise RecordError(None, "invalid JSON: nested too deeply") from None
+
+
+def _valid_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_lines(lines: Iterable[tuple[int, str]], dialect: str) -> Parsed:
+    """(line number, line without its terminator) pairs -> records and errors."""
+    count = 0
+    numbers: list[int] = []
+    records: list[Prepared] = []
+    errors: list[tuple[int, str]] = []
+    for number, line in lines:
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        if not line.strip():
+            continue
+        count += 1
+        try:
+            mention = parse_line(line)
+        except RecordError as exc:
+            errors.append((number, str(exc)))
+            continue
+        numbers.append(number)
+        records.append(prepare(mention, dialect, sanitised=True))
+    return Parsed(count, numbers, records, errors)
+
+
+def parse_block(first: int, data: bytes, dialect: str) -> Parsed:
+    """Whole lines of UTF-8 input starting at line `first`; bad bytes make a bad line."""
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    if data.endswith(b"\n"):
+        lines.pop()
+    return parse_lines(
+        ((number, line.removesuffix("\r")) for number, line in enumerate(lines, start=first)),
+        dialect,
+    )
+
+
+def _blocks(binary: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, whole lines) as the input arrives."""
+    read = getattr(binary, "read1", binary.read)
+    number = 1
+    rest = b""
+    while chunk := read(_BLOCK_BYTES):
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            rest += chunk
+            continue
+        data = rest + chunk[:cut] if rest else chunk[:cut]
+        rest = chunk[cut:]
+        yield number, data
+        number += data.count(b"\n")
+    if rest:
+        yield number, rest
+
+
+def _utf8_binary(stream: TextIO) -> IO[bytes] | None:
+    """The bytes under a UTF-8 text stream, so one undecodable line is reported, not fatal."""
+    binary = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None) or ""
+    try:
+        utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return None
+    return binary if binary is not None and utf8 else None
+
+
+def _text_lines(stream: TextIO) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(stream, start=1):
+        yield number, line.removesuffix("\n").removesuffix("\r")
+
+
+# ---------------------------------------------------------------- the two processes
+
+
+def parsed_blocks(
+    stream: TextIO, dialect: str, *, parallel: bool | None = None
+) -> Iterator[Parsed]:
+    """Parse `stream` block by block, in input order.
+
+    `parallel`: None decides by input size; True parses everything in a worker
+    process (raising `WorkerError` if it cannot start); False stays in this one.
+    A text stream with no UTF-8 bytes under it (`io.StringIO`) stays in this one.
+    """
+    binary = _utf8_binary(stream)
+    if binary is None:
+        lines = _text_lines(stream)
+        while block := list(islice(lines, _TEXT_BLOCK_LINES)):
+            yield parse_lines(block, dialect)
+        return
+    blocks = _blocks(binary)
+    worker: _Worker | None = None
+    if parallel or (parallel is None and _big_file(binary)):
+        worker = _Worker.start(dialect)
+        if parallel and (worker is None or not worker.wait_ready()):
+            if worker is not None:
+                worker.close()
+            raise WorkerError("cannot start the import's parsing process")
+    seen = 0
+    try:
+        for first, data in blocks:
+            if worker is None and parallel is None and seen >= WORKER_MIN_LINES:
+                worker = _Worker.start(dialect)
+            if worker is not None and worker.ready.is_set() and not worker.failed:
+                yield from worker.take_over(chain([(first, data)], blocks))
+                return
+            parsed = parse_block(first, data, dialect)
+            seen += parsed.lines
+            yield parsed
+    finally:
+        if worker is not None:
+            worker.close()
+
+
+def _big_file(binary: IO[bytes]) -> bool:
+    try:
+        info = os.fstat(binary.fileno())
+        left = info.st_size - binary.tell()
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISREG(info.st_mode) and left >= WORKER_MIN_BYTES
+
+
+# Frames on the pipes: a tag byte, the payload's length (8 bytes), the payload.
+# Main -> worker: BLOCK (first line number, 8 bytes, then the lines), END.
+# Worker -> main: READY, PARSED (a pickled `Parsed`), DONE, FAILED (a message).
+# The receiving thread only moves bytes; the main thread unpickles, so the two
+# do not take turns holding the GIL for that.
+BLOCK, END, READY, PARSED, DONE, FAILED = b"B", b"E", b"R", b"P", b"D", b"F"
+
+
+def _write_frame(out: IO[bytes], tag: bytes, *parts: bytes) -> None:
+    out.write(tag + sum(map(len, parts)).to_bytes(8, "little"))
+    for part in parts:
+        out.write(part)
+    out.flush()
+
+
+def _read_frame(source: IO[bytes]) -> tuple[bytes, bytes]:
+    header = source.read(9)
+    if len(header) < 9:
+        raise EOFError
+    size = int.from_bytes(header[1:], "little")
+    payload = source.read(size)
+    if len(payload) < size:
+        raise EOFError
+    return header[:1], payload
+
+
+# Ctrl-C reaches the whole process group: the main process stops the worker itself.
+_WORKER_CODE = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); sys.path[:] = {path!r};"
+    " from inboxtui.jsonl import worker_main; worker_main()"
+)
+
+
+class _Worker:
+    """The parsing process, a thread feeding it input and a thread collecting its blocks."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.ready = threading.Event()
+        self.failed: str | None = None
+        self.results: queue.Queue[Any] = queue.Queue(_QUEUE_BLOCKS)
+        self.feed_error: BaseException | None = None
+        self.finished = False  # the worker said "done"
+        self.closed = False
+        self.receiver = threading.Thread(target=self._collect, daemon=True)
+        self.receiver.start()
+
+    @classmethod
+    def start(cls, dialect: str) -> _Worker | None:
+        if not sys.executable:
+            return None
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE.format(path=sys.path), dialect],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=None,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        self.ready.wait(timeout)
+        return self.ready.is_set() and not self.failed
+
+    def _collect(self) -> None:
+        """Receiver thread: the worker's frames -> `results` (a bounded queue)."""
+        assert self.process.stdout is not None
+        try:
+            while True:
+                tag, payload = _read_frame(self.process.stdout)
+                if tag == READY:
+                    self.ready.set()
+                    continue
+                self._put((tag, payload))
+                if tag != PARSED:
+                    return
+        except BaseException as exc:  # EOF (it died), a closed pipe, ...: say so, never hang
+            self.failed = f"the parsing process stopped unexpectedly ({type(exc).__name__})"
+            self.ready.set()
+            self._put((FAILED, self.failed.encode()))
+
+    def _put(self, message: tuple[bytes, bytes]) -> None:
+        """Queue a frame, unless the import ended meanwhile (nobody would take it)."""
+        while not self.closed:
+            try:
+                self.results.put(message, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _feed(self, blocks: Iterator[tuple[int, bytes]]) -> None:
+        """Feeder thread: input blocks -> the worker, then the end marker."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            for first, data in blocks:
+                if self.closed:
+                    return
+                _write_frame(stdin, BLOCK, first.to_bytes(8, "little"), data)
+            _write_frame(stdin, END)
+        except BrokenPipeError:
+            pass  # the worker is gone; the receiver reports it
+        except BaseException as exc:  # reading the input failed: end the worker, then raise
+            self.feed_error = exc
+            with contextlib.suppress(OSError):
+                _write_frame(stdin, END)
+
+    def take_over(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[Parsed]:
+        """Parse the rest of the input in the worker; blocks come back in order."""
+        threading.Thread(target=self._feed, args=(blocks,), daemon=True).start()
+        while True:
+            tag, payload = self.results.get()
+            if tag == PARSED:
+                yield pickle.loads(payload)
+            elif tag == DONE:
+                self.finished = True
+                break
+            else:
+                if self.feed_error is not None:
+                    raise self.feed_error
+                raise WorkerError(payload.decode())
+        if self.feed_error is not None:
+            raise self.feed_error
+
+    def close(self) -> None:
+        """Reap the worker: it is done, or unused, or the import failed (then kill it).
+
+        Killing first matters: a feeder blocked writing to a full pipe is only
+        released by the reader going away. The worker never touches the database.
+        """
+        self.closed = True
+        if not self.finished and self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError, ValueError):
+                pipe.close()  # type: ignore[union-attr]
+
+
+def worker_main() -> None:
+    """The parsing process: blocks in on stdin, `Parsed` out on stdout (see `_Worker`)."""
+    dialect = sys.argv[1]
+    inbox = sys.stdin.buffer
+    outbox = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not corrupt the pipe
+    _write_frame(outbox, READY)
+    try:
+        while True:
+            try:
+                tag, payload = _read_frame(inbox)
+            except EOFError:
+                return  # the main process closed the input: stop quietly
+            if tag != BLOCK:
+                break
+            first = int.from_bytes(payload[:8], "little")
+            parsed = parse_block(first, payload[8:], dialect)._replace(parallel=True)
+            _write_frame(outbox, PARSED, pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
+        _write_frame(outbox, DONE)
+    except BrokenPipeError:
+        return
+    except BaseException as exc:  # report it: the main process raises WorkerError
+        with contextlib.suppress(OSError):
+            _write_frame(outbox, FAILED, f"the parsing process failed: {exc!r}".encode())
