@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlmodel import Session
 
 from inboxtui import query as q
@@ -583,6 +583,12 @@ def test_sorts(world: World) -> None:
     assert order(world, "sort:oldest is:open") == ["c6", "c1"]
 
 
+def test_every_key_in_priority_order(world: World) -> None:
+    # SQLite walks the priority index with the filter's columns unindexed (`+status`),
+    # and when that walk runs out of budget ("interrupted") sorts the filter's matches.
+    check(world, [(f"{text} sort:priority", expected) for text, expected in KEY_CASES])
+
+
 def test_row_contents(world: World) -> None:
     db: Database = world.db  # type: ignore[attr-defined]
     with db.read() as session:
@@ -710,3 +716,56 @@ def test_keyset_paging_gives_every_row_once_in_order(db: Database, sort: str) ->
         assert pages == -(-len(expected) // 10), text
         by_key = sorted(expected, key=lambda i: sort_key(sort, rows[i]), reverse=sort != "oldest")
         assert expected == by_key, text
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("is:open sort:priority", "ix_conversation_status_priority_activity"),
+        ("role:none sort:priority", "ix_conversation_priority_activity"),  # a walk
+    ],
+)
+def test_priority_order_with_a_filter_reads_an_index_in_that_order(
+    sqlite_db: Database, text: str, index: str
+) -> None:
+    """Pages of `sort:priority` with a filter come without a temporary b-tree of every match."""
+    with sqlite_db.write() as session:
+        fill_many(session, 40)
+    statements: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "ORDER BY conversation.priority DESC" in statement:  # the page's query
+            statements.append((statement, parameters))
+
+    event.listen(sqlite_db.engine, "before_cursor_execute", capture)
+    try:
+        with sqlite_db.read() as session:
+            page = q.fetch_page(session, text, limit=10)
+            q.fetch_page(session, text, limit=10, after=page.next_cursor)
+    finally:
+        event.remove(sqlite_db.engine, "before_cursor_execute", capture)
+    assert len(statements) == 2
+    with sqlite_db.engine.connect() as conn:
+        for statement, parameters in statements:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            assert f"INDEX {index}" in plan, plan  # (a covering index is fine too)
+            assert "TEMP B-TREE" not in plan, plan
+
+
+def test_only_last_reads_the_last_row_of_the_same_page(db: Database) -> None:
+    with db.write() as session:
+        fill_many(session, 37)
+    with db.read() as session:
+        full = q.fetch_page(session, "sort:priority", limit=10)
+        last = q.fetch_page(session, "sort:priority", limit=10, only_last=True)
+        tail = q.fetch_page(
+            session, "sort:priority", limit=100, after=full.next_cursor, only_last=True
+        )
+        expected = q.matching_ids(session, "sort:priority")
+    assert [r.id for r in last.rows] == [full.rows[-1].id]
+    assert (last.skipped, last.next_cursor) == (9, full.next_cursor)
+    assert [r.id for r in tail.rows] == [expected[-1]]  # the end of the list
+    assert (tail.skipped, tail.next_cursor) == (26, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from test_tui_helpers import FROZEN, fill, running, settle
 from inboxtui import query as q
 from inboxtui import services
 from inboxtui.db import Database, open_database
+from inboxtui.screens.inbox import GC_FULL_EVERY, SWITCH_INTERVAL
 from inboxtui.widgets import queue_list
 from inboxtui.widgets.queue_list import Columns, RowStyles, age, fit, reach, row_strip
 
@@ -182,3 +185,17 @@ async def test_a_live_reload_deep_in_the_list_refetches_only_the_window(big: Dat
         assert queue.current_row.id == followed
         assert queue.row_at(705).agent == "alice"
         assert_window_matches(queue, expected_ids(big, "-is:resolved"))
+
+
+async def test_the_runtime_is_tuned_while_the_inbox_runs_and_restored_after(
+    sqlite_db: Database,
+) -> None:
+    fill(sqlite_db, 12)
+    before = (gc.get_threshold(), sys.getswitchinterval())
+    async with running(sqlite_db, size=(120, 30)) as (app, pilot):
+        await settle(pilot, app)
+        assert gc.get_freeze_count() > 0  # startup's objects are out of the full passes
+        assert gc.get_threshold()[2] == GC_FULL_EVERY
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    assert (gc.get_threshold(), sys.getswitchinterval()) == before
+    assert gc.get_freeze_count() == 0

@@ -167,6 +167,14 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_escalated_activity", "escalated", "last_activity_at", "id"),
         Index("ix_conversation_source_activity", "source_id", "last_activity_at", "id"),
         Index("ix_conversation_priority_activity", "priority", "last_activity_at", "id"),
+        # `is:open sort:priority`: a status's conversations in priority order, no sort
+        Index(
+            "ix_conversation_status_priority_activity",
+            "status",
+            "priority",
+            "last_activity_at",
+            "id",
+        ),
         Index("ix_conversation_author", "author_id"),
     )
 

@@ -78,12 +78,14 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    literal_column,
     not_,
     or_,
     select,
     text,
     true,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -632,6 +634,7 @@ class _Planner:
 
     IDS_MAX = 3000  # matching mentions few enough to hand over as a list
     resolves_names = False
+    order_walk = False  # filter columns unindexed, so the sort's index is walked (SQLite)
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -825,6 +828,10 @@ def _interrupted(exc: OperationalError) -> bool:
     return isinstance(exc.orig, sqlite3.OperationalError) and "interrupt" in str(exc.orig)
 
 
+# Filter columns with an index in `sort:priority` order (ix_conversation_status_priority_activity)
+_PRIORITY_ORDERED = frozenset({"status"})
+
+
 class _Compiler:
     """Turns the tree into one boolean SQL expression; None means "no constraint"."""
 
@@ -880,32 +887,48 @@ class _Compiler:
             return _mention_exists(Mention.id.in_(matches))
         return Conversation.id.in_(select(Mention.conversation_id).where(Mention.id.in_(matches)))
 
+    def column(self, name: str) -> Any:
+        """A `conversation` column to filter on; `+column` while walking the sort's index.
+
+        SQLite picks the index of an equality (`role_id = 2`) over the one that
+        gives `sort:priority`'s order, then sorts every match: 130 ms a page for
+        one role's conversations of a million. `+role_id` is the same value but
+        no index term, so the walk in priority order stays the only plan; it runs
+        under the planner's budget, and a sparse filter falls back to the index.
+        A status has an index in priority order of its own (`_PRIORITY_ORDERED`).
+        """
+        if self.planner is None or not self.planner.order_walk or name in _PRIORITY_ORDERED:
+            return getattr(Conversation, name)
+        self.planner.scanning = True
+        column = Conversation.__table__.c[name]
+        return literal_column(f"+{Conversation.__tablename__}.{name}", type_=column.type)
+
     def filter(self, f: Filter) -> ColumnElement[bool]:
         key, value = f.key, f.value
         c = Conversation
         if key == "is":
             if value in STATUS_VALUES:
-                return c.status == value
+                return self.column("status") == value
             if value == "escalated":
-                return c.escalated == true()
+                return self.column("escalated") == true()
             if value == "assigned":
-                return c.agent_id.is_not(None)
+                return self.column("agent_id").is_not(None)
             if value == "unassigned":
-                return c.agent_id.is_(None)
+                return self.column("agent_id").is_(None)
             return self.mine()
         if key == "assignee":
             lowered = str(value).lower()
             if lowered == "me":
                 return self.mine()
             if lowered == "none":
-                return c.agent_id.is_(None)
-            return self.named(c.agent_id, Agent, Agent.handle, str(value))
+                return self.column("agent_id").is_(None)
+            return self.named(self.column("agent_id"), Agent, Agent.handle, str(value))
         if key == "role":
             if str(value).lower() == "none":
-                return c.role_id.is_(None)
-            return self.named(c.role_id, Role, Role.name, str(value))
+                return self.column("role_id").is_(None)
+            return self.named(self.column("role_id"), Role, Role.name, str(value))
         if key == "source":
-            return self.named(c.source_id, Source, Source.name, str(value))
+            return self.named(self.column("source_id"), Source, Source.name, str(value))
         if key == "kind":
             return func.lower(c.kind) == str(value).lower()
         if key == "author":
@@ -940,9 +963,9 @@ class _Compiler:
         if key == "priority":
             return _compare(c.priority, f.op, int(value))
         if key == "since":
-            return c.last_activity_at >= parse_when(str(value))
+            return self.column("last_activity_at") >= parse_when(str(value))
         if key == "before":
-            return c.last_activity_at < parse_when(str(value))
+            return self.column("last_activity_at") < parse_when(str(value))
         raise AssertionError(f"unhandled key {key}")  # pragma: no cover
 
     def name_id(self, model: Any, name_column: Any, name: str) -> Any:
@@ -956,7 +979,7 @@ class _Compiler:
         return false() if found is None else col == found
 
     def mine(self) -> ColumnElement[bool]:
-        return false() if self.me_id is None else Conversation.agent_id == self.me_id
+        return false() if self.me_id is None else self.column("agent_id") == self.me_id
 
 
 def _filter(
@@ -978,7 +1001,10 @@ def conversation_filter(query: Query, *, dialect: str, me_id: int | None) -> Col
 
 # --------------------------------------------------------------------------- paging
 
-_FOLLOWERS_KEY = func.coalesce(Author.followers, -1)  # NULLs sort last (followers >= 0)
+# The author joined to a page's rows (and sorted on), under a name of its own: a
+# filter's subquery on `author` (followers:, author:) then never correlates with it.
+_ROW_AUTHOR = Author.__table__.alias("row_author")  # type: ignore[attr-defined]
+_FOLLOWERS_KEY = func.coalesce(_ROW_AUTHOR.c.followers, -1)  # NULLs sort last (followers >= 0)
 
 # sort -> the keys before `id` (expression, descending?), and whether `id` descends.
 _ORDERS: dict[str, tuple[tuple[tuple[Any, bool], ...], bool]] = {
@@ -1090,9 +1116,11 @@ class ConversationRow:
 class Page:
     rows: list[ConversationRow]
     next_cursor: Cursor | None
+    skipped: int = 0  # rows of the page not read (`only_last`): it covered rows + skipped
 
 
-def _row_select() -> Select[Any]:
+def _row_select(*extra: Any) -> Select[Any]:
+    """The queue's columns (`ROW_COLUMNS` of them, in `_build_rows`' order), then `extra`."""
     # LEFT JOINs keep `conversation` the outer loop (by primary key here).
     c = Conversation
     return (
@@ -1107,9 +1135,9 @@ def _row_select() -> Select[Any]:
             c.escalation_reason,
             Source.name.label("source"),
             c.kind,
-            Author.handle.label("author_handle"),
-            Author.name.label("author_name"),
-            Author.followers,
+            _ROW_AUTHOR.c.handle.label("author_handle"),
+            _ROW_AUTHOR.c.name.label("author_name"),
+            _ROW_AUTHOR.c.followers,
             c.title,
             c.excerpt,
             c.created_at,
@@ -1117,61 +1145,111 @@ def _row_select() -> Select[Any]:
             c.snooze_until,
             c.mention_count,
             c.version,
+            *extra,
         )
         .select_from(c)
         .outerjoin(Role, Role.id == c.role_id)
         .outerjoin(Agent, Agent.id == c.agent_id)
         .outerjoin(Source, Source.id == c.source_id)
-        .outerjoin(Author, Author.id == c.author_id)
+        .outerjoin(_ROW_AUTHOR, _ROW_AUTHOR.c.id == c.author_id)
     )
 
 
-_ROW_SELECT = _row_select()
+ROW_COLUMNS = 20
 
 
-def _tags(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    if not ids:
-        return {}
-    found: dict[int, list[str]] = {}
-    statement = (
-        select(ConversationTag.conversation_id, Tag.name)
-        .join(Tag, Tag.id == ConversationTag.tag_id)
-        .where(ConversationTag.conversation_id.in_(list(ids)))
-        .order_by(ConversationTag.conversation_id, Tag.name)
+def _tag_names(dialect: str) -> Any:
+    """A conversation's tag names as one column: a JSON array (SQLite), an array (PostgreSQL).
+
+    In the rows' query rather than a query of its own: SQLite hands over each
+    result row with the GIL released and retaken, and a reader thread waits
+    for the busy UI at every retake, so a read costs what its result rows number.
+    """
+    c = ConversationTag
+    if dialect == "postgresql":
+        names = func.array_agg(aggregate_order_by(Tag.name, Tag.name))
+    else:
+        names = func.json_group_array(Tag.name)  # ordered below (by code point, as SQLite)
+    return (
+        select(names)
+        .select_from(c)
+        .join(Tag, Tag.id == c.tag_id)
+        .where(c.conversation_id == Conversation.id)
+        .scalar_subquery()
     )
-    for conversation_id, name in session.exec(statement):
-        found.setdefault(conversation_id, []).append(name)
-    return {k: tuple(v) for k, v in found.items()}
 
 
-def _build_rows(session: Session, records: Sequence[Any]) -> list[ConversationRow]:
-    tags = _tags(session, [r.id for r in records])
-    return [
-        ConversationRow(
-            id=r.id,
-            status=r.status,
-            priority=PRIORITY_NAME.get(r.priority, str(r.priority)),
-            role=r.role,
-            agent=r.agent,
-            escalated=bool(r.escalated),
-            severity=r.severity,
-            escalation_reason=r.escalation_reason,
-            source=r.source or "",
-            kind=r.kind,
-            author_handle=r.author_handle,
-            author_name=r.author_name,
-            followers=r.followers,
-            title=r.title,
-            excerpt=r.excerpt,
-            created_at=r.created_at,
-            last_activity_at=r.last_activity_at,
-            snooze_until=r.snooze_until,
-            mention_count=r.mention_count,
-            tags=tags.get(r.id, ()),
-            version=r.version,
+def _tag_tuple(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return tuple(sorted(json.loads(value)))
+    return tuple(value)
+
+
+def _execute(session: Session, statement: Any) -> Any:
+    """Run a plain SELECT on the session's connection: rows as tuples, no ORM layer.
+
+    The ORM's result machinery (entities, identity map) does nothing for column
+    selects but costs about a third of reading a page of the queue.
+    """
+    return session.connection().execute(statement)
+
+
+def _build_rows(records: Sequence[Any]) -> list[ConversationRow]:
+    """Rows of `_row_select(_tag_names(...), ...)` as `ConversationRow`s."""
+    priority_name = PRIORITY_NAME.get
+    out = []
+    # by position: a row's attribute lookups by name cost more than the dataclass
+    for record in records:
+        (
+            row_id,
+            status,
+            priority,
+            role,
+            agent,
+            escalated,
+            severity,
+            escalation_reason,
+            source,
+            kind,
+            author_handle,
+            author_name,
+            followers,
+            title,
+            excerpt,
+            created_at,
+            last_activity_at,
+            snooze_until,
+            mention_count,
+            version,
+        ) = record[:ROW_COLUMNS]
+        out.append(
+            ConversationRow(
+                id=row_id,
+                status=status,
+                priority=priority_name(priority) or str(priority),
+                role=role,
+                agent=agent,
+                escalated=bool(escalated),
+                severity=severity,
+                escalation_reason=escalation_reason,
+                source=source or "",
+                kind=kind,
+                author_handle=author_handle,
+                author_name=author_name,
+                followers=followers,
+                title=title,
+                excerpt=excerpt,
+                created_at=created_at,
+                last_activity_at=last_activity_at,
+                snooze_until=snooze_until,
+                mention_count=mention_count,
+                tags=_tag_tuple(record[ROW_COLUMNS]),
+                version=version,
+            )
         )
-        for r in records
-    ]
+    return out
 
 
 def _dialect(session: Session) -> str:
@@ -1181,7 +1259,7 @@ def _dialect(session: Session) -> str:
 def _id_select(sort: str, *columns: Any) -> Select[Any]:
     statement = select(Conversation.id, *columns).select_from(Conversation)
     if sort == "followers":
-        statement = statement.outerjoin(Author, Author.id == Conversation.author_id)
+        statement = statement.outerjoin(_ROW_AUTHOR, _ROW_AUTHOR.c.id == Conversation.author_id)
     return statement
 
 
@@ -1192,6 +1270,7 @@ def fetch_page(
     me_id: int | None = None,
     limit: int = 50,
     after: Cursor | None = None,
+    only_last: bool = False,
 ) -> Page:
     """One page of the queue in the query's order; pass `next_cursor` back for the next.
 
@@ -1201,6 +1280,9 @@ def fetch_page(
     cannot make the next page skip or repeat. The first step's shape is chosen
     after a look at the data (`_SqlitePlanner`, `_PostgresPlanner`); every shape
     returns the same rows as `conversation_filter`.
+
+    `only_last`: read only the page's last row (`Page.skipped` counts the others).
+    Walking to a far position needs that row's keyset, not the thousands before it.
     """
     query = _as_query(query)
     if limit < 1:
@@ -1219,6 +1301,7 @@ def fetch_page(
         planner = _PostgresPlanner(session)
     elif dialect == "sqlite" and query.sort != "followers":
         planner = _SqlitePlanner(session)
+        planner.order_walk = query.sort == "priority"
 
     def run() -> list[Any]:
         condition = _filter(query, dialect, me_id, planner)
@@ -1228,14 +1311,15 @@ def fetch_page(
             statement = statement.where(_after(after))
         statement = statement.order_by(*_order_by(query.sort)).limit(limit + 1)
         if planner is None or not planner.scanning:
-            return list(session.exec(statement))
+            return list(_execute(session, statement))
         try:
             with planner.budget():
-                return list(session.exec(statement))
+                return list(_execute(session, statement))
         except OperationalError as exc:
             if not _interrupted(exc):
                 raise
-        planner.scan = planner.scanning = False  # the matches are sparse: collect them
+        # the matches are sparse: collect them (and sort them, for sort:priority)
+        planner.scan = planner.scanning = planner.order_walk = False
         return run()
 
     found = run()
@@ -1244,7 +1328,8 @@ def fetch_page(
     if len(found) > limit:
         last = page[-1]
         cursor = Cursor(query.sort, tuple(last[1:]), last[0])
-    return Page(rows=fetch_rows(session, [r[0] for r in page]), next_cursor=cursor)
+    ids = [r[0] for r in page[-1:]] if only_last else [r[0] for r in page]
+    return Page(fetch_rows(session, ids), cursor, skipped=len(page) - len(ids))
 
 
 def count(session: Session, query: Query | str, *, me_id: int | None = None) -> int:
@@ -1266,9 +1351,9 @@ def fetch_rows(session: Session, ids: Sequence[int]) -> list[ConversationRow]:
     """Fresh rows for `ids`, in the order given; ids that no longer exist are skipped."""
     if not ids:
         return []
-    statement = _ROW_SELECT.where(Conversation.id.in_(list(ids)))
-    by_id = {r.id: r for r in session.exec(statement)}
-    return _build_rows(session, [by_id[i] for i in ids if i in by_id])
+    statement = _row_select(_tag_names(_dialect(session))).where(Conversation.id.in_(list(ids)))
+    by_id = {r[0]: r for r in _execute(session, statement)}
+    return _build_rows([by_id[i] for i in ids if i in by_id])
 
 
 __all__ = [

@@ -11,9 +11,14 @@ Why it is built this way:
   so any loaded row is an anchor to fetch the block after it, and (for
   `sort:newest`/`oldest`, which reverse each other) the block before it. `G`
   fetches the last block with the reverse sort; a jump into the unknown middle
-  walks by strides of several thousand rows, keeping only the anchors.
+  walks by strides of several thousand rows, reading only the anchors.
+- Reads go ahead in the direction of travel (`_window`), the screen's rows
+  first; keys that outrun the reads coalesce: the next read starts from where
+  the screen is by then.
 - Rendered rows are cached as `Strip`s (LRU, keyed by row id + version + the
-  state that changes their look), so cursor moves repaint two lines.
+  state that changes their look), so cursor moves repaint two lines; the text
+  half (`RowText`) is cached apart, the next page is drawn after each scroll,
+  and `render_lines` hands the cached strips to the compositor as they are.
 - Untrusted text is sanitised and emitted as plain segments, never markup;
   columns are cut and padded by terminal cells so wide CJK text aligns.
 """
@@ -26,14 +31,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len, get_character_cell_size, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events, work
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.color import Color
+from textual.filter import ANSIToTruecolor, DimFilter, LineFilter, Monochrome, NoColor
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -46,9 +54,14 @@ from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
 
 BLOCK = 50  # rows per fetch near the viewport (at least)
+AHEAD = 4  # pages kept loaded in the direction of travel (a read starts when fewer are)
+FILL = 8  # pages one read-ahead fills up to
+BEHIND = 1  # pages kept loaded against the direction of travel
 MAX_FETCH = 200  # rows per fetch at most (a missing run of the window is read at once)
 STRIDE = 5000  # rows per fetch when walking to a far position (only the last is kept)
 MAX_ROWS = 4000  # rows kept in memory around the viewport
+CACHED_PAGES = 12  # pages of drawn rows kept (read-ahead, behind, cursor variants)
+PRERENDER_SLICE = 0.003  # seconds of read-ahead row drawing per turn of the event loop
 REVERSE_SORT = {"newest": "oldest", "oldest": "newest"}
 
 # --------------------------------------------------------------------------- row text
@@ -67,15 +80,47 @@ KIND_CODES = {
 PRIORITY_MARK = {"urgent": "‼", "high": "!", "low": "↓"}
 
 
+_EMOJI_JOINERS = ("\u200d", "\ufe0f")  # change a grapheme's width: rich measures those
+_CHAR_CELLS: dict[str, int] = {}
+
+
+def _char_cells(char: str) -> int:
+    cells = _CHAR_CELLS.get(char)
+    if cells is None:
+        cells = _CHAR_CELLS[char] = get_character_cell_size(char)
+    return cells
+
+
 def fit(value: str, width: int) -> str:
-    """Exactly `width` terminal cells: cut with an ellipsis, or padded with spaces."""
+    """Exactly `width` terminal cells: cut with an ellipsis, or padded with spaces.
+
+    One pass over the characters (rich's `set_cell_size` splits the whole text
+    into graphemes first, a quarter of a row's cost with CJK); a wide character
+    that would straddle the cut becomes a space, as rich does. Emoji sequences
+    (ZWJ, VS16) take rich's grapheme-aware path.
+    """
     if width <= 0:
         return ""
     if value.isascii():
         return value[: width - 1] + "…" if len(value) > width else value.ljust(width)
-    if cell_len(value) > width:
-        return set_cell_size(value, width - 1) + "…"
-    return set_cell_size(value, width)
+    if _EMOJI_JOINERS[0] in value or _EMOJI_JOINERS[1] in value:
+        if cell_len(value) > width:
+            return set_cell_size(value, width - 1) + "…"
+        return set_cell_size(value, width)
+    used = 0
+    cut = 0 if width == 1 else -1  # index of the first character past `width - 1` cells
+    cut_used = 0
+    known = _CHAR_CELLS.get
+    for index, char in enumerate(value):
+        cells = known(char)
+        if cells is None:
+            cells = _char_cells(char)
+        if cut < 0 and used + cells > width - 1:
+            cut, cut_used = index, used
+        used += cells
+        if used > width:
+            return value[:cut] + " " * (width - 1 - cut_used) + "…"
+    return value + " " * (width - used)
 
 
 def fit_right(value: str, width: int) -> str:
@@ -153,6 +198,11 @@ class Columns:
         return cls(author=10, reach=0, assignee=7, status=0, tags=0)
 
 
+@lru_cache(maxsize=64)
+def _columns(width: int) -> Columns:
+    return Columns.for_width(width)
+
+
 @dataclass(frozen=True)
 class RowStyles:
     """Rich styles for each part of a row, read from the component classes."""
@@ -170,40 +220,35 @@ class RowStyles:
     status: dict[str, Style]
 
 
-def row_segments(
-    row: q.ConversationRow,
-    width: int,
-    now: datetime,
-    styles: RowStyles,
-    marked: bool,
-    overlay: Style | None = None,
-) -> list[Segment]:
-    """One conversation as plain segments, exactly `width` cells wide.
+@dataclass(frozen=True)
+class RowText:
+    """A row's columns cut to their cells, before cursor and mark styling.
 
-    Segments, not `Text`: each column is already cut to its cells, so no
-    wrapping or markup machinery is needed. The space after a column shares
-    its segment (a space looks the same in any foreground), which halves the
-    segments the compositor has to cut and filter on every frame. `overlay`
-    (cursor, mark) is added on top of every part.
+    The costly half of drawing a row (sanitising, measuring, cutting CJK text),
+    so it is cached apart from the cheap half: moving the cursor or marking a
+    row restyles these parts without measuring any text again. `parts` excludes
+    the mark column; each part is (text, column style or None for the base).
+    `exact`: the parts add up to the width (else `row_strip` adjusts them).
     """
-    cols = Columns.for_width(width)
-    base = styles.base + overlay if overlay is not None else styles.base
 
-    def part(value: str, style: Style | None = None) -> Segment:
-        return Segment(value, base + style if style is not None else base)
+    parts: tuple[tuple[str, Style | None], ...]
+    exact: bool
 
+
+def row_text(row: q.ConversationRow, width: int, now: datetime, styles: RowStyles) -> RowText:
+    """Every column but the mark, each cut to its cells; see `row_segments`."""
+    cols = _columns(width)
     author = display(row.author_name or row.author_handle, 60) or "?"
-    out = [
-        part(("● " if marked else "  "), styles.mark),
-        part(fit_right(age(now, row.last_activity_at), 4) + " ", styles.age[urgency(now, row)]),
-        part(fit(KIND_CODES.get(row.kind) or display(row.kind, 4), 4) + " ", styles.kind),
-        part(fit(author, cols.author) + " ", styles.author),
+    parts: list[tuple[str, Style | None]] = [
+        (fit_right(age(now, row.last_activity_at), 4) + " ", styles.age[urgency(now, row)]),
+        (fit(KIND_CODES.get(row.kind) or display(row.kind, 4), 4) + " ", styles.kind),
+        (fit(author, cols.author) + " ", styles.author),
     ]
     used = 2 + 5 + 5 + cols.author + 1
     if cols.reach:
-        out.append(part(fit_right(reach(row.followers), cols.reach) + " ", styles.muted))
+        parts.append((fit_right(reach(row.followers), cols.reach) + " ", styles.muted))
         used += cols.reach + 1
-    out.append(part(fit(PRIORITY_MARK.get(row.priority, " "), 1) + " ", styles.priority))
+    parts.append((fit(PRIORITY_MARK.get(row.priority, " "), 1) + " ", styles.priority))
     used += 2
     tail = cols.assignee + 1 + 3
     tail += cols.status + 1 if cols.status else 0
@@ -212,21 +257,84 @@ def row_segments(
     title = display(row.title, 200)
     excerpt = display(row.excerpt, excerpt_width + 20)
     line = f"{title} — {excerpt}" if title and excerpt and title != excerpt else title or excerpt
-    out.append(part(fit(line, excerpt_width) + " "))
+    parts.append((fit(line, excerpt_width) + " ", None))
     if row.agent:
-        who = part(fit("@" + display(row.agent, 40), cols.assignee) + " ", styles.assignee)
+        parts.append((fit("@" + display(row.agent, 40), cols.assignee) + " ", styles.assignee))
     else:
-        who = part(fit(display(row.role, 40) or "—", cols.assignee) + " ", styles.muted)
-    out.append(who)
+        parts.append((fit(display(row.role, 40) or "—", cols.assignee) + " ", styles.muted))
     if cols.status:
         status_style = styles.status.get(row.status, styles.muted)
-        out.append(part(fit(row.status, cols.status) + " ", status_style))
+        parts.append((fit(row.status, cols.status) + " ", status_style))
     if cols.tags:
         tags = " ".join("#" + display(t, 30) for t in row.tags)
-        out.append(part(fit(tags, cols.tags) + " ", styles.tags))
+        parts.append((fit(tags, cols.tags) + " ", styles.tags))
     escalation = f"▲{row.severity or ''}" if row.escalated else ""
-    out.append(part(fit(escalation, 3), styles.escalated))
+    # The escalation column is 3 cells and ends the row; the excerpt takes one cell
+    # too many, so the row is cut there (as `Strip.adjust_cell_length` would).
+    over = used + excerpt_width + 1 + tail - width
+    exact = 0 <= over < 3
+    parts.append((fit(escalation, 3 - over if exact else 3), styles.escalated))
+    return RowText(tuple(parts), exact)
+
+
+def _same(style: Style) -> Style:
+    return style
+
+
+def text_segments(
+    text: RowText,
+    styles: RowStyles,
+    marked: bool,
+    overlay: Style | None = None,
+    restyle: Callable[[Style], Style] = _same,
+) -> list[Segment]:
+    """`text` styled: the base, then `overlay` (cursor, mark), then each column's colour.
+
+    `restyle` maps each resulting style (the app's colour filters, cached by style).
+    """
+    base = styles.base + overlay if overlay is not None else styles.base
+    out = [Segment("● " if marked else "  ", restyle(base + styles.mark))]
+    out += [
+        Segment(t, restyle(base + style if style is not None else base)) for t, style in text.parts
+    ]
     return out
+
+
+def text_strip(
+    text: RowText,
+    width: int,
+    styles: RowStyles,
+    marked: bool,
+    overlay: Style | None = None,
+    restyle: Callable[[Style], Style] = _same,
+) -> Strip:
+    segments = text_segments(text, styles, marked, overlay, restyle)
+    if text.exact:
+        return Strip(segments, width)
+    strip = Strip(segments)
+    if strip.cell_length != width:  # a narrow list: the excerpt's minimum overflows
+        base = styles.base + overlay if overlay is not None else styles.base
+        strip = strip.adjust_cell_length(width, restyle(base))
+    return strip
+
+
+def row_segments(
+    row: q.ConversationRow,
+    width: int,
+    now: datetime,
+    styles: RowStyles,
+    marked: bool,
+    overlay: Style | None = None,
+) -> list[Segment]:
+    """One conversation as plain segments (about `width` cells wide: see `row_strip`).
+
+    Segments, not `Text`: each column is already cut to its cells, so no
+    wrapping or markup machinery is needed. The space after a column shares
+    its segment (a space looks the same in any foreground), which halves the
+    segments the compositor has to cut and filter on every frame. `overlay`
+    (cursor, mark) is added on top of every part.
+    """
+    return text_segments(row_text(row, width, now, styles), styles, marked, overlay)
 
 
 def row_strip(
@@ -237,11 +345,8 @@ def row_strip(
     marked: bool,
     overlay: Style | None = None,
 ) -> Strip:
-    strip = Strip(row_segments(row, width, now, styles, marked, overlay))
-    if strip.cell_length != width:  # only if a character's width fooled `fit`
-        base = styles.base + overlay if overlay is not None else styles.base
-        strip = strip.adjust_cell_length(width, base)
-    return strip
+    """One conversation as a strip of exactly `width` cells."""
+    return text_strip(row_text(row, width, now, styles), width, styles, marked, overlay)
 
 
 # --------------------------------------------------------------------------- data
@@ -273,14 +378,49 @@ def cursor_after(sort: str, row: q.ConversationRow) -> q.Cursor:
     return q.Cursor(sort, values, row.id)
 
 
-def _load(db: Database, query: q.Query, me_id: int | None, fetch: _Fetch) -> list:
+def _load(
+    db: Database, query: q.Query, me_id: int | None, fetch: _Fetch
+) -> tuple[list[q.ConversationRow], int]:
+    """The rows `fetch` keeps, and how many rows its read covered (a walk keeps one)."""
     run = query if fetch.forward else dataclasses.replace(query, sort=REVERSE_SORT[query.sort])
     with db.read() as session:
-        page = q.fetch_page(session, run, me_id=me_id, limit=fetch.limit, after=fetch.anchor)
-    return page.rows
+        page = q.fetch_page(
+            session,
+            run,
+            me_id=me_id,
+            limit=fetch.limit,
+            after=fetch.anchor,
+            only_last=fetch.keep == 1,
+        )
+    return page.rows, len(page.rows) + page.skipped
 
 
 # --------------------------------------------------------------------------- widget
+
+
+# Textual's filters that map each segment's style alone: applied to the few distinct
+# styles of the list (cached) instead of to every line drawn.
+STYLE_FILTERS = (ANSIToTruecolor, DimFilter, Monochrome, NoColor)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What the lines of one frame share: position, clock, focus, the app's line filters."""
+
+    top: int
+    width: int
+    now: datetime
+    focused: bool
+    filters: tuple[LineFilter, ...]  # () when Textual's general path filters the lines
+    background: Color | None
+    restyle: Callable[[Style], Style]  # the filters in STYLE_FILTERS, per style
+
+    def finish(self, strip: Strip, *, restyled: bool = True) -> Strip:
+        """Apply the line filters not already applied by `restyle` (all, if not `restyled`)."""
+        for line_filter in self.filters:
+            if not restyled or not isinstance(line_filter, STYLE_FILTERS):
+                strip = strip.apply_filter(line_filter, self.background)
+        return strip
 
 
 def set_virtual_size(widget: ScrollView, size: Size) -> None:
@@ -384,11 +524,19 @@ class QueueList(ScrollView, can_focus=True):
         self._approximate = False  # positions come from an old anchor (until the next query)
         self._reload_pending = False
         self._counting = False
-        self._strips: LRUCache[tuple, Strip] = LRUCache(2048)
+        # Sized to the read-ahead (`on_resize`); a strip is ~30 objects for the collector.
+        self._strips: LRUCache[tuple, Strip] = LRUCache(CACHED_PAGES * 50)
+        self._texts: LRUCache[tuple, RowText] = LRUCache(CACHED_PAGES * 50)
         self._styles: RowStyles | None = None
         self._cursor_styles: dict[bool, Style] = {}
+        self._plain_styles: dict[str, Style] = {}
+        self._frame: _Frame | None = None
+        self._look: tuple[tuple[LineFilter, ...], Color | None] = ((), None)
+        self._restyled: dict[Style, Style] = {}
         self._prerender_queue: list[int] = []
+        self._prerender_scheduled = False
         self._ensure_scheduled = False
+        self._direction = 1  # of the last cursor move or scroll: read-ahead goes that way
 
     # ------------------------------------------------------------------ public API
 
@@ -443,6 +591,7 @@ class QueueList(ScrollView, can_focus=True):
         self.cursor = 0
         self.mark_anchor = None
         self.scroll_to(y=0, animate=False)
+        self._direction = 1
         self._count()
         self._schedule_ensure()
         self.refresh()
@@ -542,7 +691,7 @@ class QueueList(ScrollView, can_focus=True):
     @work(thread=True, exit_on_error=False, group="queue-marks")
     def _range_worker(self, query: q.Query, anchor: q.Cursor | None, limit: int) -> None:
         fetch = _Fetch(0, True, anchor, limit, limit)
-        rows = _load(self.db, query, self.me_id, fetch)
+        rows, _ = _load(self.db, query, self.me_id, fetch)
         self.app.call_from_thread(self.mark_ids, [row.id for row in rows])
 
     # ------------------------------------------------------------------ cursor
@@ -555,6 +704,8 @@ class QueueList(ScrollView, can_focus=True):
             self._follow_id = None
         old = self.cursor
         self.cursor = index
+        if index != old:
+            self._direction = 1 if index > old else -1
         height = self.scrollable_content_region.height or 1
         top = int(self.scroll_offset.y)
         if index < top or index >= top + height:
@@ -627,11 +778,21 @@ class QueueList(ScrollView, can_focus=True):
         set_virtual_size(self, Size(self.scrollable_content_region.width, total))
 
     def on_resize(self, event: events.Resize) -> None:
+        lines = CACHED_PAGES * max(50, self.scrollable_content_region.height)
+        self._strips.maxsize = self._texts.maxsize = lines
         self._set_height(self.total or 0)
         self._schedule_ensure()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
-        super().watch_scroll_y(old, new)
+        # As ScrollView does, but without moving a scrollbar the CSS hides (size 0):
+        # that widget is not on screen, so each move made Textual re-arrange the screen.
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            self.vertical_scrollbar.position = new
+        if round(old) != round(new):
+            self.refresh(self.size.region)
+        if new != old:
+            self._direction = 1 if new > old else -1
+            self._schedule_prerender()
         self._schedule_ensure()
 
     def _count(self) -> None:
@@ -677,17 +838,39 @@ class QueueList(ScrollView, can_focus=True):
             self.call_later(self._ensure)
 
     def _window(self) -> range:
+        """The rows that must be loaded: the screen, and read-ahead around it.
+
+        `AHEAD` pages in the direction of travel, `BEHIND` pages the other way.
+        A missing row starts a read that fills up to `FILL` pages ahead (`_reach`):
+        a few pages per read (each read has a fixed cost), started while several
+        pages are still loaded ahead, so keys faster than the reads (a reader
+        thread waits for the GIL while the UI draws) still find their rows.
+        """
+        return self._around(AHEAD, BEHIND)
+
+    def _reach(self) -> range:
+        return self._around(FILL, BEHIND)
+
+    def _around(self, ahead_pages: int, behind_pages: int) -> range:
         top = int(self.scroll_offset.y)
         height = max(1, self.scrollable_content_region.height)
-        margin = max(BLOCK // 2, 2 * height)  # two pages of read-ahead: paging never waits
-        low = max(0, min(top, self.cursor) - margin)
-        high = max(top + height, self.cursor + 1) + margin
+        ahead = max(BLOCK // 2, ahead_pages * height)
+        behind = max(BLOCK // 2, behind_pages * height)
+        if self._direction < 0:
+            ahead, behind = behind, ahead
+        low = max(0, min(top, self.cursor) - behind)
+        high = max(top + height, self.cursor + 1) + ahead
         if self.total is not None:
             high = min(high, self.total)
         return range(low, high)
 
     def _ensure(self) -> None:
-        """Start the next fetch the viewport needs (one at a time, newest generation)."""
+        """Start the next fetch the viewport needs (one at a time, newest generation).
+
+        The screen's rows come first, in a read just big enough for them (so a
+        jump or a new filter paints after one small read); then read-ahead in
+        the direction of travel, then behind.
+        """
         self._ensure_scheduled = False
         if self._inflight is not None:
             return
@@ -696,38 +879,55 @@ class QueueList(ScrollView, can_focus=True):
         if not missing:
             self._settle()
             return
-        if self.total is None and missing[0] > 0 and (missing[0] - 1) not in self._rows:
+        top = int(self.scroll_offset.y)
+        bottom = top + max(1, self.scrollable_content_region.height)
+        on_screen = [i for i in missing if top <= i < bottom]
+        if on_screen:
+            first = on_screen[0]
+            reach = range(window.start, min(bottom, window.stop))
+        else:
+            ahead = [i for i in missing if i >= bottom]
+            behind = [i for i in missing if i < top]
+            if self._direction < 0:
+                first = behind[-1] if behind else ahead[0]
+            else:
+                first = ahead[0] if ahead else behind[-1]
+            reach = self._reach()
+        if self.total is None and first > 0 and (first - 1) not in self._rows:
             return  # wait for the count before walking anywhere
-        fetch = self._plan(missing[0], window)
+        fetch = self._plan(first, reach)
         if fetch is None:
             return
         self._inflight = fetch
         self._fetch_worker(self._gen, self.query_obj, fetch)
 
     def _plan(self, first: int, window: range) -> _Fetch | None:
+        """One read towards the missing run around `first` (within `window`)."""
         sort = self.query_obj.sort
         total = self.total
         reversible = sort in REVERSE_SORT and total is not None
-        # the end of the missing run that contains `first`: one read fills it
-        last = first
-        while last + 1 in window and last + 1 not in self._rows:
-            last += 1
-        size = min(max(BLOCK, last - first + 1), MAX_FETCH)
-        if first == 0 or (first - 1) in self._rows:
-            anchor_row = self._rows.get(first - 1)
+        # the missing run that contains `first`: one read fills it
+        low = high = first
+        while low - 1 in window and low - 1 not in self._rows:
+            low -= 1
+        while high + 1 in window and high + 1 not in self._rows:
+            high += 1
+        size = min(max(BLOCK, high - low + 1), MAX_FETCH)
+        if low == 0 or (low - 1) in self._rows:
+            anchor_row = self._rows.get(low - 1)
             anchor = cursor_after(sort, anchor_row) if anchor_row else None
-            return _Fetch(first, True, anchor, size, size)
-        if reversible and (last == total - 1 or (last + 1) in self._rows):
-            anchor_row = self._rows.get(last + 1)
+            return _Fetch(low, True, anchor, size, size)
+        if reversible and (high == total - 1 or (high + 1) in self._rows):
+            anchor_row = self._rows.get(high + 1)
             rsort = REVERSE_SORT[sort]
             anchor = cursor_after(rsort, anchor_row) if anchor_row else None
-            return _Fetch(last, False, anchor, size, size)
+            return _Fetch(high, False, anchor, size, size)
         # walk: from the nearest known row below, or from the end when nearer
-        below = max((i for i in self._rows if i < first), default=-1)
-        forward_gap = first - below - 1
+        below = max((i for i in self._rows if i < low), default=-1)
+        forward_gap = low - below - 1
         if reversible:
-            above = min((i for i in self._rows if i > last), default=total)
-            backward_gap = above - last - 1
+            above = min((i for i in self._rows if i > high), default=total)
+            backward_gap = above - high - 1
             if backward_gap < forward_gap:
                 step = min(backward_gap, STRIDE)
                 row = self._rows.get(above)
@@ -741,26 +941,30 @@ class QueueList(ScrollView, can_focus=True):
     @work(thread=True, exit_on_error=False, group="queue-fetch")
     def _fetch_worker(self, gen: int, query: q.Query, fetch: _Fetch) -> None:
         try:
-            rows = _load(self.db, query, self.me_id, fetch)
+            rows, covered = _load(self.db, query, self.me_id, fetch)
         except Exception as exc:
             self._call(self._failed, gen, f"loading the queue failed: {exc}")
             return
-        self._call(self._fetched, gen, fetch, rows)
+        self._call(self._fetched, gen, fetch, rows, covered)
 
-    def _fetched(self, gen: int, fetch: _Fetch, rows: list[q.ConversationRow]) -> None:
+    def _fetched(
+        self, gen: int, fetch: _Fetch, rows: list[q.ConversationRow], covered: int
+    ) -> None:
         if gen != self._gen:
             return
         self._inflight = None
         step = 1 if fetch.forward else -1
-        placed = {fetch.start + step * n: row for n, row in enumerate(rows)}
+        # the rows kept are the last `len(rows)` of the `covered` the read went through
+        first = fetch.start + step * (covered - len(rows))
+        placed = {first + step * n: row for n, row in enumerate(rows)}
         if fetch.keep < len(placed):
-            last = fetch.start + step * (len(rows) - 1)
+            last = first + step * (len(rows) - 1)
             placed = {last: placed[last]}
         self._rows.update(placed)
         for index in placed:
             self._stale.pop(index, None)
-        if len(rows) < fetch.limit and fetch.forward:
-            end = fetch.start + len(rows)
+        if covered < fetch.limit and fetch.forward:
+            end = fetch.start + covered
             self._known_end = end
             if self.total is not None and end < self.total and not self._approximate:
                 # The list ended earlier than counted (rows left the filter): trust the rows.
@@ -775,11 +979,7 @@ class QueueList(ScrollView, can_focus=True):
         self._follow()
         if placed and self._visible(min(placed), max(placed)):
             self.refresh()
-        elif placed and fetch.keep > 1:
-            idle = not self._prerender_queue
-            self._prerender_queue.extend(sorted(placed, reverse=fetch.forward))
-            if idle:
-                self.call_later(self._prerender)
+        self._schedule_prerender()
         if self.cursor in placed:
             self._post_cursor()
         self._schedule_ensure()
@@ -817,10 +1017,23 @@ class QueueList(ScrollView, can_focus=True):
                 self.move_to(index, follow=True)
 
     def _prune(self) -> None:
+        """Over `MAX_ROWS`, keep the read-ahead window and the rows nearest to it.
+
+        (Nearest to the window, not to the cursor: the window reaches further
+        ahead than behind, and dropping its far end would read it again at once.)
+        """
         if len(self._rows) <= MAX_ROWS:
             return
-        centre = self.cursor
-        keep = sorted(self._rows, key=lambda i: abs(i - centre))[: MAX_ROWS * 3 // 4]
+        window = self._reach()
+        low, high = window.start, window.stop - 1
+
+        def distance(index: int) -> int:
+            return 0 if index in window else min(abs(index - low), abs(index - high))
+
+        keep = sorted(self._rows, key=distance)[: max(MAX_ROWS * 3 // 4, len(window))]
+        if self.mark_anchor is not None:
+            # `v` reads a range from the row before its start: keep that anchor however far
+            keep += [i for i in (self.mark_anchor - 1, self.mark_anchor) if i in self._rows]
         self._rows = {i: self._rows[i] for i in keep}
 
     # ------------------------------------------------------------------ rendering
@@ -829,6 +1042,8 @@ class QueueList(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles = None
         self._cursor_styles.clear()
+        self._plain_styles.clear()
+        self._texts.clear()
         self._strips.clear()
 
     def _row_styles(self) -> RowStyles:
@@ -856,67 +1071,182 @@ class QueueList(ScrollView, can_focus=True):
             )
         return self._styles
 
+    def _plain_style(self, name: str) -> Style:
+        """The list's own style ("") or a component's, cached until the styles change.
+
+        (`rich_style` is recomputed after every `refresh()`: once per line, a
+        tenth of a frame.)
+        """
+        style = self._plain_styles.get(name)
+        if style is None:
+            style = self.rich_style if not name else self.get_component_rich_style(name)
+            self._plain_styles[name] = style
+        return style
+
     def _line_changed(self, index: int) -> None:
         self.refresh_line(index)
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The visible lines, straight from the strip cache.
+
+        Textual's general path rebuilds every line into a new strip each frame
+        (for borders, padding, tint, opacity) and filters it again: a third of a
+        page-down frame, and much of the garbage the collector then chases. The
+        list has none of those styles (its CSS), so a cached strip, built once
+        with the app's line filters applied, is the final line. If a theme adds
+        any of them, the general path runs with unfiltered strips.
+        """
+        plain = self._plain()
+        self._frame = self._new_frame(filtered=plain)
+        try:
+            if not plain:
+                return super().render_lines(crop)
+            render_line = self.render_line
+            strips = [render_line(y) for y in crop.line_range]
+            width = self._frame.width
+            if crop.column_span != (0, width):
+                x1, x2 = crop.column_span
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
+        finally:
+            self._frame = None
+
+    def _plain(self) -> bool:
+        """No border, padding, outline, tint, opacity or hatch: lines need no restyling."""
+        styles = self.styles
+        return (
+            not any(styles.gutter)
+            and not any(edge for edge, _ in styles.outline)
+            and styles.opacity == 1
+            and styles.text_opacity == 1
+            and not styles.tint.a
+            and not (styles.has_rule("hatch") and styles.hatch != "none")
+            and self.size.width == self.scrollable_content_region.width
+        )
+
+    def _new_frame(self, *, filtered: bool) -> _Frame:
+        """What every line of a frame shares, read once (region lookups, the clock).
+
+        Cached strips carry the line filters of the frame that built them: when
+        those change (theme, colour mode), the cache starts over.
+        """
+        filters = tuple(self.get_line_filters()) if filtered else ()
+        background = self.background_colors[1] if filters else None
+        if (filters, background) != self._look:
+            self._look = (filters, background)
+            self._strips.clear()
+            self._restyled.clear()
+        return _Frame(
+            int(self.scroll_offset.y),
+            self.scrollable_content_region.width,
+            self.clock(),
+            self.has_focus,
+            filters,
+            background,
+            self._restyle if any(isinstance(f, STYLE_FILTERS) for f in filters) else _same,
+        )
+
+    def _restyle(self, style: Style) -> Style:
+        """`style` through the current frame's per-style filters (cached until they change)."""
+        restyled = self._restyled.get(style)
+        if restyled is None:
+            filters, background = self._look
+            segments = [Segment(" ", style)]
+            for line_filter in filters:
+                if isinstance(line_filter, STYLE_FILTERS):
+                    segments = line_filter.apply(segments, background)  # type: ignore[arg-type]
+            restyled = self._restyled[style] = segments[0].style or style
+        return restyled
+
     def render_line(self, y: int) -> Strip:
-        index = int(self.scroll_offset.y) + y
-        width = self.scrollable_content_region.width
+        frame = self._frame or self._new_frame(filtered=self._plain())
+        width = frame.width
+        index = frame.top + y
         total = self.total if self.total is not None else self._provisional_total()
         if index >= total:
-            return Strip.blank(width, self.rich_style)
+            return self._plain_line("blank", width, frame)
         row = self._rows.get(index) or self._stale.get(index)
         selected = index == self.cursor
         if row is None:
             self._schedule_ensure()
-            style = self.get_component_rich_style("queue-list--placeholder")
-            if selected:
-                style += self._cursor_style()
-            return Strip([Segment(fit("  ⋯ loading", width), style)], width)
+            return self._plain_line("selected" if selected else "loading", width, frame)
         if self.first_paint is None:
             self.first_paint = time.monotonic()
-        return self._strip_for(row, width, selected)
+        return self._strip_for(row, width, selected, frame)
 
-    def _strip_for(self, row: q.ConversationRow, width: int, selected: bool) -> Strip:
-        now = self.clock()
-        marked = row.id in self.marks
-        focused = self.has_focus
-        key = (
-            row.id,
-            row.version,
-            width,
-            selected,
-            marked,
-            age(now, row.last_activity_at),
-            urgency(now, row),
-            focused,
-        )
+    def _plain_line(self, kind: str, width: int, frame: _Frame) -> Strip:
+        """A blank line past the end, or a placeholder while its row loads (cached)."""
+        key = (kind, width, frame.focused)
         strip = self._strips.get(key)
         if strip is None:
+            if kind == "blank":
+                strip = Strip.blank(width, self._plain_style(""))
+            else:
+                style = self._plain_style("queue-list--placeholder")
+                if kind == "selected":
+                    style += self._cursor_style()
+                strip = Strip([Segment(fit("  ⋯ loading", width), style)], width)
+            strip = self._strips[key] = frame.finish(strip, restyled=False)
+        return strip
+
+    def _strip_for(
+        self, row: q.ConversationRow, width: int, selected: bool, frame: _Frame
+    ) -> Strip:
+        """The row's strip, from the strip cache, else from its cached `RowText`."""
+        now = frame.now
+        marked = row.id in self.marks
+        when = age(now, row.last_activity_at)
+        sla = urgency(now, row)
+        key = (row.id, row.version, width, selected, marked, when, sla, frame.focused)
+        strip = self._strips.get(key)
+        if strip is None:
+            styles = self._row_styles()
+            text_key = (row.id, row.version, width, when, sla)
+            text = self._texts.get(text_key)
+            if text is None:
+                text = self._texts[text_key] = row_text(row, width, now, styles)
             overlay: Style | None = None
             if marked:
                 overlay = self.get_component_rich_style("queue-list--marked", partial=True)
             if selected:
                 cursor = self._cursor_style()
                 overlay = overlay + cursor if overlay is not None else cursor
-            strip = row_strip(row, width, now, self._row_styles(), marked, overlay)
+            strip = text_strip(text, width, styles, marked, overlay, frame.restyle)
+            strip = frame.finish(strip)
             self._strips[key] = strip
         return strip
 
-    def _prerender(self) -> None:
-        """Between frames, build the strips of read-ahead rows a few at a time.
+    def _schedule_prerender(self) -> None:
+        """After the next frame, draw the page a page down (or up) would show next.
 
-        Page down then only composites: the rows it reveals are already drawn.
+        One page per move, not a whole read-ahead read at once: each key then
+        carries about the same work, and a page down only composites rows that
+        are already drawn.
         """
-        width = self.scrollable_content_region.width
-        budget = 8
-        while self._prerender_queue and budget:
+        top = int(self.scroll_offset.y)
+        height = max(1, self.scrollable_content_region.height)
+        start = top + height if self._direction >= 0 else max(0, top - height)
+        # popped from the end: the rows nearest the screen first
+        upcoming = range(start, start + height)
+        self._prerender_queue = [
+            i for i in (upcoming if self._direction < 0 else reversed(upcoming)) if i in self._rows
+        ]
+        if self._prerender_queue and not self._prerender_scheduled:
+            self._prerender_scheduled = True
+            self.call_after_refresh(self._prerender)
+
+    def _prerender(self) -> None:
+        """Build the queued strips, a few milliseconds per turn of the event loop."""
+        self._prerender_scheduled = False
+        frame = self._new_frame(filtered=self._plain())
+        deadline = time.perf_counter() + PRERENDER_SLICE
+        while self._prerender_queue and time.perf_counter() < deadline:
             index = self._prerender_queue.pop()
             row = self._rows.get(index)
-            if row is not None and width > 0:
-                self._strip_for(row, width, index == self.cursor)
-                budget -= 1
+            if row is not None and frame.width > 0:
+                self._strip_for(row, frame.width, index == self.cursor, frame)
         if self._prerender_queue:
+            self._prerender_scheduled = True
             self.call_later(self._prerender)
 
     def _cursor_style(self) -> Style:
