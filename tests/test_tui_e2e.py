@@ -62,7 +62,11 @@ def test_the_real_executable_triages_in_a_terminal(sqlite_db: Database, tmp_path
     )
     tmux.run("new-session", "-d", "-s", "inbox", "-x", "120", "-y", "40", command)
     try:
-        tmux.wait_for(lambda: "20 conversations" in tmux.screen(), "the queue")
+        # the count and the first page load apart: the thread in the detail pane means a
+        # row is selected, so `t` has something to take (before, nothing is selected)
+        tmux.wait_for(
+            lambda: "20 conversations" in (s := tmux.screen()) and "── Thread" in s, "the queue"
+        )
         tmux.run("send-keys", "-t", "inbox", "t")
         tmux.wait_for(lambda: state(sqlite_db, first)["agent"] == "tester", "take")
         tmux.run("send-keys", "-t", "inbox", "j")
