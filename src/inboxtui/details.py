@@ -67,29 +67,55 @@ class ConversationDetail:
     author: AuthorCard | None
     notes: list[NoteView]
     events: list[EventView]
+    # replies between the first mention and the newest ones, left out of `mentions`
+    hidden: int = 0
 
 
 def _json_or_none(value: str | None) -> dict | None:
     return json.loads(value) if value else None
 
 
+def _thread(
+    session: Session, conversation_id: int, newest: int | None
+) -> tuple[list[tuple[Mention, Author]], int]:
+    """The thread in time order: all of it, or the first mention and the `newest` replies.
+
+    A storm thread has thousands of replies; the post that started it and the
+    latest ones are what an agent reads, and rendering all would stall the pane.
+    Returns the mentions and how many were left out between them.
+    """
+    base = (
+        select(Mention, Author)
+        .join(Author, Author.id == Mention.author_id)
+        .where(Mention.conversation_id == conversation_id)
+    )
+    if newest is None:
+        return list(session.execute(base.order_by(Mention.created_at, Mention.id)).all()), 0
+    first = session.execute(base.order_by(Mention.created_at, Mention.id).limit(1)).all()
+    if not first:
+        return [], 0
+    latest = session.execute(
+        base.where(Mention.id != first[0][0].id)
+        .order_by(Mention.created_at.desc(), Mention.id.desc())
+        .limit(newest)
+    ).all()
+    total = session.execute(
+        select(func.count()).select_from(Mention).where(Mention.conversation_id == conversation_id)
+    ).scalar_one()
+    return [*first, *reversed(latest)], max(0, total - 1 - len(latest))
+
+
 def load(
-    session: Session, conversation_id: int, *, mention_limit: int = 500
+    session: Session, conversation_id: int, *, newest: int | None = None
 ) -> ConversationDetail | None:
-    """None when the conversation does not exist."""
+    """None when the conversation does not exist; `newest` caps the replies loaded."""
     rows = fetch_rows(session, [conversation_id])
     if not rows:
         return None
     conversation = session.get(Conversation, conversation_id)
     assert conversation is not None
     source = session.get(Source, conversation.source_id)
-    mention_rows = session.execute(
-        select(Mention, Author)
-        .join(Author, Author.id == Mention.author_id)
-        .where(Mention.conversation_id == conversation_id)
-        .order_by(Mention.created_at, Mention.id)
-        .limit(mention_limit)
-    ).all()
+    mention_rows, hidden = _thread(session, conversation_id, newest)
     mentions = [
         MentionView(
             id=m.id,
@@ -147,4 +173,5 @@ def load(
         author=card,
         notes=notes,
         events=events,
+        hidden=hidden,
     )

@@ -30,6 +30,8 @@ from inboxtui.timeutil import utcnow
 from inboxtui.widgets.queue_list import age, reach, set_virtual_size
 
 MAX_POST_CHARS = 8000
+# replies shown after the first mention; `inboxtui show ID` prints a whole thread
+THREAD_SHOWN = 50
 
 
 def _when(now: datetime, then: datetime | None) -> str:
@@ -82,8 +84,19 @@ def render_detail(
         parts.append(Text(sanitize(detail.source_url), style="dim"))
 
     parts.append(Text(""))
-    parts.append(_heading(f"Thread ({len(detail.mentions)})"))
-    for mention in detail.mentions:
+    parts.append(_heading(f"Thread ({len(detail.mentions) + detail.hidden:,})"))
+    for index, mention in enumerate(detail.mentions):
+        if index == 1 and detail.hidden:
+            parts.append(
+                Padding(
+                    Text(
+                        f"… {detail.hidden:,} earlier replies not shown"
+                        f" (all of them: inboxtui show {row.id})",
+                        style="dim italic",
+                    ),
+                    (0, 0, 1, 0),
+                )
+            )
         line = Text("↳ " if mention.depth else "", style="dim")
         line.append(sanitize(mention.author_handle), "bold")
         if mention.author_name:
@@ -201,7 +214,7 @@ class DetailPane(ScrollView, can_focus=True):
     def _load_worker(self, conversation_id: int, width: int, top: bool) -> None:
         try:
             with self.db.read() as session:
-                detail = details.load(session, conversation_id)
+                detail = details.load(session, conversation_id, newest=THREAD_SHOWN)
                 history = audit.history(session, conversation_id) if detail else []
             shown: RenderableType = (
                 render_detail(detail, history, self.clock())
