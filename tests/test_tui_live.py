@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from sqlalchemy import text
 from test_tui_helpers import FROZEN, fill, running, settle
 
 from inboxtui import services
@@ -68,16 +69,16 @@ async def test_another_process_change_appears_keeping_cursor_and_marks(db: Datab
         assert app.inbox.sidebar.counts["inbox"] == 32
 
 
-async def test_the_watcher_thread_notices_within_a_bounded_wait(sqlite_db: Database) -> None:
-    fill(sqlite_db, 10)
-    async with running(sqlite_db, live=True) as (app, pilot):
+async def test_the_watcher_thread_notices_within_a_bounded_wait(db: Database) -> None:
+    fill(db, 10)
+    async with running(db, live=True) as (app, pilot):
         queue = app.inbox.queue
-        other = open_database(sqlite_db.url)
+        other = open_database(db.url)
         try:
             ingest(other, [newest_mention(1)])
         finally:
             other.dispose()
-        for _ in range(400):  # bounded: the watcher polls every 250 ms
+        for _ in range(400):  # bounded: SQLite polls every 250 ms, PostgreSQL is notified
             await pilot.pause()
             if queue.total == 11:
                 break
@@ -85,3 +86,46 @@ async def test_the_watcher_thread_notices_within_a_bounded_wait(sqlite_db: Datab
         await settle(pilot, app)
         assert queue.total == 11
         assert queue.row_at(0).excerpt == "brand new complaint 1"
+
+
+def test_postgresql_notifies_a_change_made_by_any_writer(pg_db: Database) -> None:
+    """A statement in plain SQL (psql, a script) wakes the listener: the triggers send it."""
+    fill(pg_db, 2)
+    fired: list[int] = []
+    watcher = Watcher(pg_db, lambda: fired.append(1))
+    try:
+        assert watcher.check() is False
+        with pg_db.engine.begin() as conn:
+            conn.execute(text("UPDATE conversation SET priority = 3 WHERE id = 1"))
+            conn.execute(text("UPDATE conversation SET priority = 2 WHERE id = 2"))
+        assert watcher.check() is True
+        assert watcher.check() is False  # one transaction, one notice
+        with pg_db.engine.begin() as conn:  # a transaction that changes nothing shown
+            conn.execute(text("SELECT count(*) FROM conversation"))
+        assert watcher.check() is False
+    finally:
+        watcher.stop()
+    assert fired == [1]
+
+
+def test_postgresql_listener_comes_back_after_losing_its_connection(pg_db: Database) -> None:
+    fill(pg_db, 2)
+    watcher = Watcher(pg_db, lambda: None)
+    try:
+        with pg_db.engine.begin() as conn:  # the server drops every listening backend
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                    " AND datname = current_database()"
+                    " AND query LIKE '%' || current_schema() || '%'"
+                )
+            )
+        assert watcher.check() is False  # noticed the loss; nothing to compare yet
+        # reconnected: whatever happened while away may be missed, so it counts as a change
+        assert watcher.check() is True
+        with pg_db.engine.begin() as conn:
+            conn.execute(text("UPDATE conversation SET priority = 3 WHERE id = 1"))
+        assert watcher.check() is True
+    finally:
+        watcher.stop()
