@@ -21,8 +21,11 @@ from typing import Any, TextIO
 from rich.text import Text
 
 from inboxtui import paths
+from inboxtui.cli_common import UserError
+from inboxtui.cli_common import actor as _actor
+from inboxtui.cli_common import emit_json as _emit_json
+from inboxtui.cli_common import open_db as _open
 from inboxtui.db import Database, DatabaseError, open_database, upgrade
-from inboxtui.identity import current_agent_handle
 from inboxtui.timeutil import iso, parse_when, utcnow
 
 EXIT_OK = 0
@@ -30,19 +33,7 @@ EXIT_FAILURE = 1  # the command ran but something failed (some import lines, con
 EXIT_USAGE = 2  # the user asked for something impossible (bad query, unknown id, bad args)
 
 
-class UserError(Exception):
-    """A mistake the user can fix; printed without a traceback."""
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def _open(args: argparse.Namespace) -> Database:
-    return open_database(args.db)
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return current_agent_handle(args.as_agent)
 
 
 def _me_id(database: Database, actor: str) -> int | None:
@@ -64,8 +55,6 @@ def _row_json(row: Any) -> dict[str, Any]:
     return data
 
 
-def _emit_json(obj: Any, out: TextIO) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
 
 @contextlib.contextmanager
@@ -554,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     from inboxtui import cli_sources
 
     cli_sources.register(sub)
+    from inboxtui import cli_views
+
+    cli_views.register(sub)
     return parser
 
 

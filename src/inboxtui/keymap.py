@@ -97,6 +97,7 @@ INBOX_KEYS: tuple[KeySpec, ...] = (
     K("inbox.open_url", "o", "open_url", "Open the post in the browser", "Post"),
     K("inbox.copy_link", "y", "copy_link", "Copy the post's link (OSC 52)", "Post"),
     K("inbox.refresh", "ctrl+r", "reload", "Reload from the database", "View"),
+    K("inbox.save_view", "V", "save_view", "Save the filter as a view", "View"),
     K("inbox.sources", "S", "app.sources", "Sources: health, enable, test, poll now", "View"),
 )
 

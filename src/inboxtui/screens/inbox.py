@@ -43,8 +43,10 @@ from inboxtui.screens.escalate import EscalateModal
 from inboxtui.screens.note import NoteModal
 from inboxtui.screens.picker import AssignPicker
 from inboxtui.screens.priority import PriorityModal
+from inboxtui.screens.save_view import SaveViewModal
 from inboxtui.screens.snooze import SnoozeModal
 from inboxtui.screens.tag import TagModal
+from inboxtui.services import views
 from inboxtui.text import sanitize
 from inboxtui.timeutil import utcnow
 from inboxtui.widgets.detail_pane import DetailPane
@@ -352,6 +354,56 @@ class InboxScreen(Screen):
     def apply_filter(self, text: str) -> None:
         """Show the matches of `text` (raises QueryError): the palette and tests use it."""
         self.post_message(FilterBar.Applied(q.parse(text)))
+
+    def action_save_view(self) -> None:
+        """Name the current filter (`V`); re-saving a saved view's name replaces its query."""
+        text = self.queue.query_obj.text.strip()
+        if not text:
+            self.say("Filter first (/), then save the filter as a view", "warning")
+            return
+        name = self.view.name.strip() if self.view.id.startswith("saved-") else ""
+
+        def chosen(choice: tuple[str, bool] | None) -> None:
+            if choice:
+                self._save_view_worker(choice[0], text, choice[1])
+
+        self.app.push_screen(SaveViewModal(text, name), chosen)
+
+    @work(thread=True, exit_on_error=False, group="views")
+    def _save_view_worker(self, name: str, text: str, shared: bool) -> None:
+        try:
+            row = views.save_view(self.db, name, text, actor=self.agent, shared=shared)
+        except (services.ServiceError, q.QueryError) as error:
+            self.app.call_from_thread(self.say, f"view not saved: {error}", "error")
+            return
+        self.app.call_from_thread(self._view_saved, row)
+
+    def _view_saved(self, row: views.ViewRow) -> None:
+        self.view = View(f"saved-{row.id}", row.name, row.query, row.shared)
+        self.sidebar.active_id = self.view.id
+        self.sidebar.load()
+        self._update_status()
+        self.say(f"Saved view {row.name!r}{' for the team' if row.shared else ''}")
+
+    @on(Sidebar.RemoveRequested)
+    def _remove_view(self, event: Sidebar.RemoveRequested) -> None:
+        view = event.view
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._remove_view_worker(view)
+
+        whose = "the team's" if view.shared else "your"
+        self.app.push_screen(ConfirmModal(f"Remove {whose} view {view.name!r}?"), answered)
+
+    @work(thread=True, exit_on_error=False, group="views")
+    def _remove_view_worker(self, view: View) -> None:
+        try:
+            views.remove_view(self.db, view.name, actor=self.agent, shared=bool(view.shared))
+        except services.ServiceError as error:
+            self.app.call_from_thread(self.say, f"view not removed: {error}", "error")
+            return
+        self.app.call_from_thread(self.sidebar.load)
 
     def action_next_match(self) -> None:
         self._step_match(1)

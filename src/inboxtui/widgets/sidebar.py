@@ -31,6 +31,7 @@ class View:
     id: str
     name: str
     query: str
+    shared: bool | None = None  # saved views: the team's (True) or the agent's own; else None
 
 
 def _quoted(name: str) -> str:
@@ -79,12 +80,29 @@ class Sidebar(OptionList):
         Binding("j", "cursor_down", "Next view", show=False, id="sidebar.down"),
         Binding("k", "cursor_up", "Previous view", show=False, id="sidebar.up"),
         Binding("l", "select", "Open view", show=False, id="sidebar.open"),
+        Binding("d,delete", "remove", "Remove view", show=False, id="sidebar.remove"),
     ]
 
     class ViewSelected(Message):
         def __init__(self, view: View) -> None:
             super().__init__()
             self.view = view
+
+    class RemoveRequested(Message):
+        """The highlighted saved view should go (the screen asks first)."""
+
+        def __init__(self, view: View) -> None:
+            super().__init__()
+            self.view = view
+
+    def action_remove(self) -> None:
+        if self.highlighted is None or self.highlighted >= len(self.views):
+            return
+        view = self.views[self.highlighted]
+        if view.shared is None:
+            self.app.notify("Built-in views cannot be removed", severity="warning")
+            return
+        self.post_message(self.RemoveRequested(view))
 
     def __init__(
         self, db: Database, *, me_id: int | None = None, agent: str = "", id: str | None = None
@@ -165,7 +183,7 @@ class Sidebar(OptionList):
                     .order_by(SavedView.position, SavedView.name)
                 ).scalars()
                 views = builtin_views(roles) + [
-                    View(f"saved-{s.id}", s.name, s.query) for s in saved
+                    View(f"saved-{s.id}", s.name, s.query, s.agent_id is None) for s in saved
                 ]
                 self.app.call_from_thread(self._views_loaded, views)
                 counts: dict[str, int | None] = {}
