@@ -164,8 +164,10 @@ class DetailPane(ScrollView, can_focus=True):
         Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="detail.page_down"),
         Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="detail.page_up"),
     ]
+    # The gutter is kept whether or not the scrollbar shows: text is wrapped to the
+    # width before anyone knows whether it will need one, and must not lose its end.
     DEFAULT_CSS = """
-    DetailPane { overflow-x: hidden; overflow-y: auto; }
+    DetailPane { overflow-x: hidden; overflow-y: auto; scrollbar-gutter: stable; }
     """
 
     def __init__(
