@@ -120,7 +120,11 @@ def algolia(http_server) -> FakeAlgolia:
 
 def make(http_server, client: httpx.AsyncClient, per_page: int = 3, **options: str):
     source = HackerNewsAdapter(
-        "hn-acme", {"url": http_server.url + "/api/v1", "query": "acme", **options}, client
+        "hn-acme",
+        # user look-ups stay on the local server too (unscripted users answer 404)
+        {"url": http_server.url + "/api/v1", "user_url": http_server.url + "/v0", "query": "acme"}
+        | options,
+        client,
     )
     source.hits_per_page = per_page
     return source

@@ -43,6 +43,7 @@ from inboxtui.sources.base import (
     raise_for_status,
     rate_remaining,
 )
+from inboxtui.sources.profiles import ReachCache, add_reach
 from inboxtui.timeutil import iso, parse_iso, utcnow
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
@@ -196,7 +197,7 @@ class BlueskyAdapter(SourceAdapter):
         self.profile_ttl = self.number_option("profile_ttl", 6 * 3600)
         self._session: _Session | None = None
         self._session_lock = asyncio.Lock()
-        self._profiles: dict[str, tuple[int | None, float]] = {}
+        self._profiles = ReachCache(self.profile_ttl)
         self._rkeys: dict[str, str] = {}
         self._rate: tuple[int, float | None] | None = None
 
@@ -538,37 +539,28 @@ class BlueskyAdapter(SourceAdapter):
         )
 
     async def _add_followers(self, mentions: list[dict[str, Any]], notes: list[str]) -> None:
-        """Fill author.followers from a TTL cache, asking getProfiles 25 actors at a time."""
-        now = time.monotonic()
-        wanted = []
-        for mention in mentions:
-            did = _author_did(mention)
-            if did and (did not in self._profiles or self._profiles[did][1] < now):
-                wanted.append(did)
-        wanted = list(dict.fromkeys(wanted))
-        batches = [wanted[i : i + PROFILE_BATCH] for i in range(0, len(wanted), PROFILE_BATCH)]
-        for number, batch in enumerate(batches):
-            low_quota = self._rate is not None and self._rate[0] < 2 * len(batches)
-            if number >= MAX_PROFILE_BATCHES or low_quota:
-                notes.append(f"follower counts skipped for {len(wanted) - number * 25} authors")
-                break
-            try:
-                data = await self._call(
-                    "GET", "app.bsky.actor.getProfiles", params={"actors": batch}
-                )
-            except SourceError as exc:
-                notes.append(f"follower counts unavailable: {exc}")
-                break
-            profiles = data.get("profiles") if isinstance(data, dict) else None
-            for profile in profiles if isinstance(profiles, list) else []:
-                if isinstance(profile, dict) and isinstance(profile.get("did"), str):
-                    count = profile.get("followersCount")
-                    followers = count if isinstance(count, int) else None
-                    self._profiles[profile["did"]] = (followers, now + self.profile_ttl)
-        for mention in mentions:
-            cached = self._profiles.get(_author_did(mention) or "")
-            if cached is not None:
-                mention["author"]["followers"] = cached[0]
+        """Fill author.followers from the reach cache, asking getProfiles 25 actors at a time."""
+        await add_reach(
+            mentions,
+            _author_did,
+            self._profiles,
+            self._get_profiles,
+            notes=notes,
+            batch_size=PROFILE_BATCH,
+            max_requests=MAX_PROFILE_BATCHES,
+            quota=lambda: self._rate[0] if self._rate else None,
+            reserve=2 * MAX_PROFILE_BATCHES,
+        )
+
+    async def _get_profiles(self, dids: list[str]) -> dict[str, int | None]:
+        data = await self._call("GET", "app.bsky.actor.getProfiles", params={"actors": dids})
+        profiles = data.get("profiles") if isinstance(data, dict) else None
+        found: dict[str, int | None] = {}
+        for profile in profiles if isinstance(profiles, list) else []:
+            if isinstance(profile, dict) and isinstance(profile.get("did"), str):
+                count = profile.get("followersCount")
+                found[profile["did"]] = count if isinstance(count, int) else None
+        return found
 
     # -- replying -----------------------------------------------------------------
 

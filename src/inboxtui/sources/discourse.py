@@ -16,6 +16,7 @@ post (`topic_id/1`). Discourse has no followers: `followers` is None.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 from urllib.parse import urljoin
 
@@ -218,6 +219,9 @@ class DiscourseAdapter(SourceAdapter):
             engagement["likes"] = likes
         if engagement:
             record["engagement"] = engagement
+        if (_int(post.get("version")) or 1) > 1:  # version 1 is the post as first written
+            with contextlib.suppress(ValueError):
+                record["edited_at"] = iso(parse_iso(str(post.get("updated_at"))))
         return record
 
     def _topic(self, post: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,16 @@ one onto a page already read); when a whole page shares one second, the
 `Link: rel="next"` page is followed. An unchanged first page costs a 304
 (ETag), which GitHub does not count against the rate limit.
 
-Limitations: an edited comment comes back (same external id, new
-`updated_at`); the store keeps the first version. Issues and PRs themselves
+Edits: an edited comment comes back (same external id, new `updated_at`);
+its record carries `edited_at` (= `updated_at`, when that differs from
+`created_at`), so ingest replaces the stored text. Issues and PRs themselves
 are not listed: a comment's `in_reply_to` is its issue (`owner/repo#N`), the
-thread root, which is not fetched. GitHub lists no follower counts;
-`followers` stays None until profiles are fetched (see `_author`).
+thread root, which is not fetched.
+
+Reach: the listing has no follower counts, so each new author costs one
+`GET /users/{login}` (`followers`), cached for `profile_ttl`, at most
+`max_profiles` per poll and never while fewer than PROFILE_RESERVE (plus one
+per repository) requests remain (see `inboxtui.sources.profiles`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from inboxtui.sources.base import (
     ConfigError,
@@ -37,6 +42,7 @@ from inboxtui.sources.base import (
     rate_remaining,
     retry_after_seconds,
 )
+from inboxtui.sources.profiles import ReachCache, add_reach
 from inboxtui.timeutil import iso, parse_iso, parse_when, utcnow
 
 PER_PAGE = 100
@@ -47,6 +53,8 @@ _ISSUE_API = re.compile(r"/repos/([^/]+/[^/]+)/issues/(\d+)/?$")
 _ISSUE_HTML = re.compile(r"^/([^/]+/[^/]+)/(?:issues|pull)/(\d+)")
 _THREAD = re.compile(r"^([^/#\s]+/[^/#\s]+)#(\d+)$")
 ONE_SECOND = timedelta(seconds=1)
+MAX_PROFILES = 30  # GET /users/{login} per poll, by default
+PROFILE_RESERVE = 20  # requests always left for the listing (plus one per repository)
 
 
 class GitHubAdapter(SourceAdapter):
@@ -57,6 +65,8 @@ class GitHubAdapter(SourceAdapter):
         "repos": "comma-separated owner/name repositories to listen to (required)",
         "since": f"how far back the first poll reaches (default {DEFAULT_LOOKBACK})",
         "url": "API base (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)",
+        "profile_ttl": "seconds an author's follower count is cached (default 21600)",
+        "max_profiles": f"author profiles looked up per poll (default {MAX_PROFILES}; 0: none)",
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,6 +86,8 @@ class GitHubAdapter(SourceAdapter):
         self.max_pages = MAX_PAGES
         self._remaining: int | None = None
         self._reset_after: float | None = None
+        self.max_profiles = int(self.number_option("max_profiles", MAX_PROFILES, whole=True))
+        self._profiles = ReachCache(self.number_option("profile_ttl", 6 * 3600))
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -94,12 +106,45 @@ class GitHubAdapter(SourceAdapter):
             comments, states[repo] = await self._fetch_repo(repo, states.get(repo) or {})
             mentions += [self._mention(comment) for comment in comments]
         mentions.sort(key=lambda m: m["raw"].get("updated_at") or m["created_at"])
+        notes: list[str] = []
+        await add_reach(
+            mentions,
+            _login,
+            self._profiles,
+            self._followers,
+            notes=notes,
+            max_requests=self.max_profiles,
+            quota=lambda: self._remaining,
+            reserve=PROFILE_RESERVE + len(self.repos),
+        )
         return FetchResult(
             mentions=mentions,
             cursor={"repos": {repo: states[repo] for repo in self.repos if repo in states}},
             rate_remaining=self._remaining,
             rate_reset_after=self._reset_after,
+            notes=notes,
         )
+
+    async def _followers(self, logins: list[str]) -> dict[str, int | None]:
+        """`followers` of each user (`GET /users/{login}`); a missing user has None."""
+        found: dict[str, int | None] = {}
+        for login in logins:
+            url = f"{self.url}/users/{quote(login, safe='')}"
+            try:
+                response = await self.request("GET", url, headers=self._headers())
+            except SourceError as exc:
+                if exc.status in (429, 403) and exc.transient:
+                    self._remaining = 0  # the listing would be refused too: tell the poller
+                    self._reset_after = exc.retry_after
+                if exc.status in (404, 410):
+                    found[login] = None
+                    continue
+                raise
+            self._track(response)
+            user = self.decode(response)
+            count = user.get("followers") if isinstance(user, dict) else None
+            found[login] = count if isinstance(count, int) and count >= 0 else None
+        return found
 
     async def _fetch_repo(
         self, repo: str, state: dict[str, Any]
@@ -169,11 +214,15 @@ class GitHubAdapter(SourceAdapter):
                     status=exc.status,
                 ) from exc
             raise
+        self._track(response)
+        return response
+
+    def _track(self, response: Any) -> None:
+        """Remember the quota GitHub reports, so paging and lookups stop before a 429."""
         remaining = rate_remaining(response)
         if remaining is not None:
             self._remaining = remaining
             self._reset_after = retry_after_seconds(response)
-        return response
 
     def _mention(self, comment: dict[str, Any]) -> dict[str, Any]:
         thread = _thread_of(comment)
@@ -189,12 +238,15 @@ class GitHubAdapter(SourceAdapter):
             in_reply_to=thread,
             raw=comment,
         )
+        created = _parse(comment.get("created_at"), utcnow())
+        if _when(comment, created) > created:  # GitHub's sign of an edit
+            record["edited_at"] = iso(_when(comment, created))
         if isinstance(reactions, dict) and isinstance(reactions.get("total_count"), int):
             record["engagement"] = {"likes": reactions["total_count"]}
         return record
 
     def _author(self, user: dict[str, Any]) -> dict[str, Any]:
-        # the listing has no follower count; a cached GET /users/{login} would fill it
+        # the listing has no follower count: `fetch` fills it from GET /users/{login}
         return {"handle": user.get("login") or "ghost", "name": None, "followers": None}
 
     async def send_reply(self, request: ReplyRequest) -> ReplyResult:
@@ -218,6 +270,12 @@ class GitHubAdapter(SourceAdapter):
         if not isinstance(created, dict) or "id" not in created:
             raise SourceError(f"{self.name}: GitHub answered without a comment id")
         return ReplyResult(remote_id=str(created["id"]), remote_url=created.get("html_url"))
+
+
+def _login(mention: dict[str, Any]) -> str | None:
+    user = mention["raw"].get("user")
+    login = user.get("login") if isinstance(user, dict) else None
+    return login if isinstance(login, str) and login else None
 
 
 def _when(item: dict[str, Any], default: datetime) -> datetime:

@@ -12,23 +12,31 @@ gap (one time range, with the ids already taken at its upper edge) that the
 next polls read first, so a flood is delayed, not lost.
 
 The first poll takes the newest page only: listening starts now, it does not
-import the archive. Algolia gives no follower counts; `followers` stays None
-until profiles are fetched (the `_author` hook is where that goes).
+import the archive.
+
+Reach: HN has no followers. An author's `karma`, from the official user API
+(`{user_url}/user/{id}.json`), is stored as their `followers`: on HN, reach
+means karma. Looked up once per `profile_ttl`, at most `max_profiles` per
+poll (see `inboxtui.sources.profiles`).
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 from inboxtui.sources.base import ConfigError, FetchResult, SourceAdapter, SourceError
 from inboxtui.sources.htmltext import html_to_text
+from inboxtui.sources.profiles import ReachCache, add_reach
 from inboxtui.timeutil import iso, parse_iso
 
 HITS_PER_PAGE = 100
 MAX_REQUESTS = 20
 DEFAULT_OVERLAP = 600  # seconds looked back for late-indexed items
 ITEM_URL = "https://news.ycombinator.com/item?id="
+USER_API = "https://hacker-news.firebaseio.com/v0"
+MAX_PROFILES = 30  # user look-ups per poll, by default
 
 
 class HackerNewsAdapter(SourceAdapter):
@@ -40,6 +48,9 @@ class HackerNewsAdapter(SourceAdapter):
         "tags": "Algolia tags filter (default: (story,comment))",
         "overlap": f"seconds to look back for late-indexed items (default {DEFAULT_OVERLAP})",
         "url": "Algolia HN Search API base (default https://hn.algolia.com/api/v1)",
+        "user_url": f"HN user API base, for authors' karma (default {USER_API})",
+        "profile_ttl": "seconds an author's karma is cached (default 21600)",
+        "max_profiles": f"authors looked up per poll (default {MAX_PROFILES}; 0: none)",
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -55,6 +66,9 @@ class HackerNewsAdapter(SourceAdapter):
         self._requests_left = 0
         self.hits_per_page = HITS_PER_PAGE
         self.max_requests = MAX_REQUESTS
+        self.user_url = (self.options.get("user_url") or USER_API).rstrip("/")
+        self.max_profiles = int(self.number_option("max_profiles", MAX_PROFILES, whole=True))
+        self._profiles = ReachCache(self.number_option("profile_ttl", 6 * 3600))
 
     async def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
         cursor = cursor or {}
@@ -91,9 +105,26 @@ class HackerNewsAdapter(SourceAdapter):
         if gap:
             next_cursor["gap"] = gap
             notes.append("more items than one poll reads: older ones follow in later polls")
-        return FetchResult(
-            mentions=[self._mention(hit) for hit in fresh], cursor=next_cursor, notes=notes
+        mentions = [self._mention(hit) for hit in fresh]
+        await add_reach(
+            mentions,
+            _author_id,
+            self._profiles,
+            self._karma,
+            notes=notes,
+            max_requests=self.max_profiles,
+            what="karma",
         )
+        return FetchResult(mentions=mentions, cursor=next_cursor, notes=notes)
+
+    async def _karma(self, ids: list[str]) -> dict[str, int | None]:
+        """Each user's karma (`null` answers a user that does not exist)."""
+        found: dict[str, int | None] = {}
+        for user_id in ids:
+            data, _ = await self.get_json(f"{self.user_url}/user/{quote(user_id, safe='')}.json")
+            karma = data.get("karma") if isinstance(data, dict) else None
+            found[user_id] = karma if isinstance(karma, int) and karma >= 0 else None
+        return found
 
     async def _window(
         self,
@@ -197,8 +228,13 @@ class HackerNewsAdapter(SourceAdapter):
         return record
 
     def _author(self, hit: dict[str, Any]) -> dict[str, Any]:
-        # Algolia has no karma/followers: a later profile lookup (HN's user API) fills this
+        # Algolia has no karma: `fetch` fills it in from HN's user API
         return {"handle": hit.get("author") or "[unknown]", "name": None, "followers": None}
+
+
+def _author_id(mention: dict[str, Any]) -> str | None:
+    author = mention["raw"].get("author")
+    return author if isinstance(author, str) and author else None
 
 
 def _time(hit: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ with the status it already created, so a retried send cannot post twice.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import Any
@@ -280,7 +281,7 @@ class MastodonAdapter(SourceAdapter):
         if spoiler:
             text = f"CW: {spoiler}\n\n{text}" if text else f"CW: {spoiler}"
         followers = account.get("followers_count")
-        return self.record(
+        record = self.record(
             external_id=str(status["id"]),
             created_at=created,
             text=text,
@@ -301,6 +302,10 @@ class MastodonAdapter(SourceAdapter):
                 "points": None,
             },
         )
+        if status.get("edited_at"):  # a Status's `edited_at`: null until its author edits it
+            with contextlib.suppress(ValueError):
+                record["edited_at"] = iso(parse_iso(str(status["edited_at"])))
+        return record
 
     # -- replying ---------------------------------------------------------------
 
