@@ -1,0 +1,640 @@
+"""Every figure of a KPI report, aggregated in SQL, as plain data.
+
+The Reports screen and `inboxtui report` (Markdown, JSON, CSV) render the same
+`Report`, so a number on screen is the number in the shared file.
+
+Scope: an optional filter-language query selects conversations
+(`query.conversation_filter`); mention figures count the mentions of those
+conversations created in the period; conversation figures count conversations
+whose event (first response, resolution, creation) falls in the period.
+Definitions, so the numbers can be checked:
+
+- volume: mentions per bucket per source kind; the previous period's bucket i
+  is compared with this period's bucket i;
+- negative share: negative / (negative + positive) mentions (neutral and
+  unscored mentions do not count); None where there are neither;
+- share of voice: mentions of conversations matching each topic's query;
+- first response: first_response_at - created_at, for conversations first
+  answered in the period; resolution: resolved_at - created_at, for
+  conversations resolved in the period (whole seconds, nearest-rank p50/p90),
+  per role and per agent currently assigned;
+- SLA: deadlines (routing's clocks) due in the period, and those missed;
+- handled: conversations first answered or resolved in the period;
+- outcomes: the current status of conversations created in the period;
+- replies sent: outbox replies in state `sent`, sent in the period.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    desc,
+    func,
+    or_,
+    select,
+    true,
+)
+from sqlmodel import Session, SQLModel
+
+from inboxtui.models import (
+    Agent,
+    Author,
+    Conversation,
+    Mention,
+    OutboxReply,
+    Role,
+    Source,
+    Template,
+)
+from inboxtui.query import Query, bounded_filter, conversation_filter, parse
+from inboxtui.reports.period import Period
+from inboxtui.reports.sql import NONE_NAME, epoch, nearest_rank_percentiles, seconds_between
+from inboxtui.timeutil import utcnow
+
+DEFAULT_TARGET = 0.20
+T = TypeVar("T")
+TOP_N = 10
+# share of voice: up to this many mentions in the period, topics are checked per candidate
+BOUNDED_TOPIC_MENTIONS = 100_000
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One bar: mentions by kind in this period's bucket, and the previous period's total."""
+
+    start: datetime
+    by_kind: dict[str, int]
+    negative: int
+    positive: int
+    previous_total: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def negative_share(self) -> float | None:
+        scored = self.negative + self.positive
+        return self.negative / scored if scored else None
+
+
+@dataclass(frozen=True)
+class SentimentSplit:
+    negative: int = 0
+    neutral: int = 0
+    positive: int = 0
+    unscored: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.negative + self.neutral + self.positive + self.unscored
+
+
+@dataclass(frozen=True)
+class TopicShare:
+    name: str
+    query: str
+    mentions: int
+    sentiment: SentimentSplit
+
+    def share(self, of: int) -> float | None:
+        return self.mentions / of if of else None
+
+
+@dataclass(frozen=True)
+class TimeStat:
+    """Durations in whole seconds for one group: `dimension` is all, role or agent."""
+
+    dimension: str
+    name: str
+    count: int
+    median: int | None
+    p90: int | None
+
+
+@dataclass(frozen=True)
+class AuthorFigure:
+    handle: str
+    kind: str
+    name: str | None
+    followers: int | None
+    mentions: int
+    sentiment: SentimentSplit
+
+
+@dataclass(frozen=True)
+class Sla:
+    """Breaches per SLA due column found on `conversation` (routing adds them)."""
+
+    breaches: dict[str, int]
+    due: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Report:
+    period: Period
+    previous: Period
+    query: str
+    generated_at: datetime
+    kinds: tuple[str, ...]
+    volume: list[Bucket]
+    totals: dict[str, int]
+    previous_totals: dict[str, int]
+    negative: int
+    positive: int
+    negative_target: float
+    share_of_voice: list[TopicShare]
+    first_response: list[TimeStat]
+    resolution: list[TimeStat]
+    sla: Sla | None
+    replies_sent: dict[str, int]
+    handled: dict[str, int]
+    templates: list[tuple[str, int]]
+    templates_all_time: bool
+    outcomes: dict[str, int]
+    top_by_reach: list[AuthorFigure]
+    top_by_volume: list[AuthorFigure]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals.values())
+
+    @property
+    def previous_total(self) -> int:
+        return sum(self.previous_totals.values())
+
+    @property
+    def negative_share(self) -> float | None:
+        scored = self.negative + self.positive
+        return self.negative / scored if scored else None
+
+
+# --------------------------------------------------------------------------- scope
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The report's filter, compiled once: a condition on `conversation`, or None for all."""
+
+    condition: ColumnElement[bool] | None
+    dialect: str
+
+    def conversations(self, statement: Any) -> Any:
+        return statement if self.condition is None else statement.where(self.condition)
+
+    def mentions(self, statement: Any, start: datetime, end: datetime) -> Any:
+        """Mentions created in [start, end), of the scope's conversations."""
+        statement = statement.where(Mention.created_at >= start, Mention.created_at < end)
+        if self.condition is None:
+            return statement
+        # IN, not a join: the planner may walk the matching conversations' mentions
+        # (ix_mention_conversation) instead of probing a conversation per mention
+        matching = select(Conversation.id).where(self.condition)
+        return statement.where(Mention.conversation_id.in_(matching))
+
+
+def _scope(session: Session, query: Query | None, me_id: int | None) -> _Scope:
+    dialect = session.get_bind().dialect.name
+    if query is None or query.root is None:
+        return _Scope(None, dialect)
+    return _Scope(conversation_filter(query, dialect=dialect, me_id=me_id), dialect)
+
+
+def _split(counts: dict[str | None, int]) -> SentimentSplit:
+    return SentimentSplit(
+        negative=counts.get("negative", 0),
+        neutral=counts.get("neutral", 0),
+        positive=counts.get("positive", 0),
+        unscored=sum(v for k, v in counts.items() if k not in SENTIMENTS),
+    )
+
+
+def _is(label: str) -> Any:
+    return func.sum(case((Mention.sentiment_label == label, 1), else_=0))
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _volume(
+    session: Session, scope: _Scope, period: Period
+) -> tuple[list[Bucket], dict[str, int], dict[str, int], tuple[str, ...]]:
+    """One pass over both periods: (previous?, bucket, kind) -> mentions, negative, positive."""
+    previous = period.previous
+    width = period.bucket_seconds
+    is_previous = Mention.created_at < period.since
+    origin = case(
+        (is_previous, int(previous.since.timestamp())), else_=int(period.since.timestamp())
+    )
+    bucket = (epoch(Mention.created_at, scope.dialect) - origin) // width
+    flag = case((is_previous, 1), else_=0)
+    statement = (
+        select(
+            flag.label("prev"),
+            bucket.label("bucket"),
+            Source.kind,
+            func.count(),
+            _is("negative"),
+            _is("positive"),
+        )
+        .select_from(Mention)
+        .join(Source, Source.id == Mention.source_id)
+    )
+    statement = scope.mentions(statement, previous.since, period.until).group_by(
+        flag, bucket, Source.kind
+    )
+    n = period.bucket_count
+    counts: list[dict[str, int]] = [{} for _ in range(n)]
+    negative = [0] * n
+    positive = [0] * n
+    previous_by_bucket = [0] * n
+    totals: dict[str, int] = {}
+    previous_totals: dict[str, int] = {}
+    for prev, index, kind, total, neg, pos in session.connection().execute(statement):
+        index = min(int(index), n - 1)
+        if prev:
+            previous_by_bucket[index] += total
+            previous_totals[kind] = previous_totals.get(kind, 0) + total
+            continue
+        counts[index][kind] = counts[index].get(kind, 0) + total
+        negative[index] += int(neg or 0)
+        positive[index] += int(pos or 0)
+        totals[kind] = totals.get(kind, 0) + total
+    kinds = tuple(sorted(set(totals) | set(previous_totals)))
+    buckets = [
+        Bucket(
+            start=start,
+            by_kind={k: counts[i].get(k, 0) for k in kinds},
+            negative=negative[i],
+            positive=positive[i],
+            previous_total=previous_by_bucket[i],
+        )
+        for i, start in enumerate(period.bucket_starts())
+    ]
+    return buckets, totals, previous_totals, kinds
+
+
+def topics_from_table(session: Session) -> list[tuple[str, str]]:
+    """Watched topics (name, query) from the `topic` table: enabled ones, by name.
+
+    Looked up in the models' metadata (no database round trip), so reports
+    work on a schema without topics and keep working while topics grow columns.
+    """
+    topic = SQLModel.metadata.tables.get("topic")
+    if topic is None or not {"name", "query"} <= set(topic.c.keys()):
+        return []
+    statement = select(topic.c.name, topic.c.query).order_by(topic.c.name)
+    if "enabled" in topic.c:
+        statement = statement.where(topic.c.enabled == true())
+    rows = session.connection().execute(statement)
+    return [(str(name), str(q)) for name, q in rows if q]
+
+
+def _share_of_voice(
+    session: Session,
+    scope: _Scope,
+    period: Period,
+    topics: list[tuple[str, Query]],
+    me_id: int | None,
+    period_mentions: int,
+) -> list[TopicShare]:
+    """Mentions of the period in conversations matching each topic, by sentiment.
+
+    Only conversations with a mention in the period can count. On SQLite, for
+    a short period the topic's query is planned for that bounded set
+    (`query.bounded_filter`: search words are checked on the candidates' own
+    mentions); past `BOUNDED_TOPIC_MENTIONS` checking every candidate costs
+    more than collecting the store's matches once (`conversation_filter`),
+    which PostgreSQL's index does faster in every case measured.
+    """
+    in_period = and_(Mention.created_at >= period.since, Mention.created_at < period.until)
+    # the scope's conversations with a mention in the period: the candidates
+    active = scope.mentions(select(Mention.conversation_id), period.since, period.until)
+    out = []
+    for name, topic in topics:
+        if scope.dialect == "sqlite" and period_mentions <= BOUNDED_TOPIC_MENTIONS:
+            candidates = select(Conversation.id).where(
+                Conversation.id.in_(active), bounded_filter(session, topic, me_id=me_id)
+            )
+        else:
+            condition = conversation_filter(topic, dialect=scope.dialect, me_id=me_id)
+            candidates = select(Conversation.id).where(condition)
+        if scope.condition is not None:
+            candidates = candidates.where(scope.condition)
+        statement = (
+            select(Mention.sentiment_label, func.count())
+            .where(in_period, Mention.conversation_id.in_(candidates))
+            .group_by(Mention.sentiment_label)
+        )
+        split = _split(dict(session.connection().execute(statement).all()))
+        out.append(TopicShare(name, topic.text, split.total, split))
+    return out
+
+
+def _times(session: Session, scope: _Scope, happened: Any, condition: Any) -> list[TimeStat]:
+    """Median and p90 of `happened - created_at`, overall and per role and agent."""
+    base = scope.conversations(
+        select(
+            seconds_between(Conversation.created_at, happened, scope.dialect).label("secs"),
+            Conversation.role_id.label("role"),
+            Conversation.agent_id.label("agent"),
+        ).where(condition)
+    )
+    conn = session.connection()
+    groups = nearest_rank_percentiles(conn, base, ("role", "agent"), (50, 90))
+    names = {
+        "role": dict(conn.execute(select(Role.id, Role.name)).all()),
+        "agent": dict(conn.execute(select(Agent.id, Agent.handle)).all()),
+    }
+    order = {"all": 0, "role": 1, "agent": 2}
+    stats = [
+        TimeStat(
+            g.dimension,
+            "" if g.dimension == "all" else names[g.dimension].get(g.key, NONE_NAME),
+            g.count,
+            g.values[50],
+            g.values[90],
+        )
+        for g in groups
+    ]
+    return sorted(stats, key=lambda s: (order[s.dimension], s.name))
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _in(column_: Any, period: Period) -> ColumnElement[bool]:
+    return and_(column_ >= period.since, column_ < period.until)
+
+
+SLA_CLOCKS: tuple[tuple[str, str, str], ...] = (
+    ("first_response", "first_response_due_at", "first_response_at"),
+    ("resolution", "resolution_due_at", "resolved_at"),
+)
+
+
+def _sla(session: Session, scope: _Scope, period: Period, now: datetime) -> Sla | None:
+    """Deadlines (routing's SLA clocks) that fell due in the period, and how many were missed.
+
+    A deadline is missed when what it waits for (first response, resolution)
+    came after it, or has not come and the deadline passed before the clock
+    was paused (pending, snoozed) or before now. None when the schema has no
+    SLA clocks.
+    """
+    conversation = Conversation.__table__  # type: ignore[attr-defined]
+    clocks = [clock for clock in SLA_CLOCKS if clock[1] in conversation.c]
+    if not clocks:
+        return None
+    paused = conversation.c.get("sla_paused_at")
+    until = min(period.until, now)
+    breaches: dict[str, int] = {}
+    due_counts: dict[str, int] = {}
+    for name, due_name, done_name in clocks:
+        due = conversation.c[due_name]
+        stop = [conversation.c[done_name]]
+        if paused is not None:
+            stop.append(paused)
+        missed = case((func.coalesce(*stop, now) > due, 1), else_=0)
+        statement = scope.conversations(
+            select(func.count(), func.sum(missed))
+            .select_from(conversation)
+            .where(due >= period.since, due < until)
+        )
+        total, breached = session.connection().execute(statement).one()
+        due_counts[name] = int(total or 0)
+        breaches[name] = int(breached or 0)
+    return Sla(breaches, due_counts)
+
+
+def _replies_sent(session: Session, scope: _Scope, period: Period) -> dict[str, int]:
+    statement = scope.conversations(
+        select(func.coalesce(Agent.handle, "(none)"), func.count())
+        .select_from(OutboxReply)
+        .join(Conversation, Conversation.id == OutboxReply.conversation_id)
+        .outerjoin(Agent, Agent.id == OutboxReply.agent_id)
+        .where(OutboxReply.state == "sent", _in(OutboxReply.sent_at, period))
+        .group_by(Agent.handle)
+    )
+    return dict(sorted(session.connection().execute(statement).all()))
+
+
+def _handled(session: Session, scope: _Scope, period: Period) -> dict[str, int]:
+    statement = scope.conversations(
+        select(func.coalesce(Agent.handle, "(none)"), func.count())
+        .select_from(Conversation)
+        .outerjoin(Agent, Agent.id == Conversation.agent_id)
+        .where(
+            or_(_in(Conversation.first_response_at, period), _in(Conversation.resolved_at, period))
+        )
+        .group_by(Agent.handle)
+    )
+    return dict(sorted(session.connection().execute(statement).all()))
+
+
+def _templates(
+    session: Session, scope: _Scope, period: Period
+) -> tuple[list[tuple[str, int]], bool]:
+    """Most used templates: sent replies in the period when replies record their template.
+
+    Without that link only the all-time `usage_count` exists (second value True).
+    """
+    outbox = OutboxReply.__table__  # type: ignore[attr-defined]
+    if "template_id" in outbox.c:
+        statement = scope.conversations(
+            select(Template.name, func.count().label("uses"))
+            .select_from(outbox)
+            .join(Template, Template.id == outbox.c.template_id)
+            .join(Conversation, Conversation.id == outbox.c.conversation_id)
+            .where(outbox.c.state == "sent", _in(outbox.c.sent_at, period))
+            .group_by(Template.name)
+            .order_by(desc("uses"), Template.name)
+            .limit(TOP_N)
+        )
+        return [(n, int(c)) for n, c in session.connection().execute(statement)], False
+    statement = (
+        select(Template.name, Template.usage_count)
+        .where(Template.usage_count > 0)
+        .order_by(Template.usage_count.desc(), Template.name)
+        .limit(TOP_N)
+    )
+    return [(n, int(c)) for n, c in session.connection().execute(statement)], True
+
+
+def _outcomes(session: Session, scope: _Scope, period: Period) -> dict[str, int]:
+    statement = scope.conversations(
+        select(Conversation.status, func.count())
+        .where(_in(Conversation.created_at, period))
+        .group_by(Conversation.status)
+    )
+    return dict(sorted(session.connection().execute(statement).all()))
+
+
+def _top_authors(
+    session: Session, scope: _Scope, period: Period
+) -> tuple[list[AuthorFigure], list[AuthorFigure]]:
+    """Authors of the period's mentions: the top by followers and the top by mentions."""
+    per_author = (
+        scope.mentions(
+            select(
+                Mention.author_id.label("author_id"),
+                func.count().label("mentions"),
+                _is("negative").label("negative"),
+                _is("neutral").label("neutral"),
+                _is("positive").label("positive"),
+            ).select_from(Mention),
+            period.since,
+            period.until,
+        )
+        .group_by(Mention.author_id)
+        .subquery("per_author")
+    )
+    base = select(
+        Author.handle,
+        Author.kind,
+        Author.name,
+        Author.followers,
+        per_author.c.mentions,
+        per_author.c.negative,
+        per_author.c.neutral,
+        per_author.c.positive,
+    ).join(Author, Author.id == per_author.c.author_id)
+    by_reach = base.where(Author.followers.is_not(None)).order_by(
+        Author.followers.desc(), per_author.c.mentions.desc(), Author.id
+    )
+    by_volume = base.order_by(per_author.c.mentions.desc(), Author.id)
+
+    def figures(statement: Any) -> list[AuthorFigure]:
+        out = []
+        for handle, kind, name, followers, n, neg, neu, pos in session.connection().execute(
+            statement.limit(TOP_N)
+        ):
+            neg, neu, pos = int(neg or 0), int(neu or 0), int(pos or 0)
+            split = SentimentSplit(neg, neu, pos, int(n) - neg - neu - pos)
+            out.append(AuthorFigure(handle, kind, name, followers, int(n), split))
+        return out
+
+    return figures(by_reach), figures(by_volume)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def compute_report(
+    session: Session,
+    period: Period,
+    *,
+    query: Query | str = "",
+    topics: list[tuple[str, str]] | None = None,
+    me_id: int | None = None,
+    negative_target: float = DEFAULT_TARGET,
+    now: datetime | None = None,
+    timings: dict[str, float] | None = None,
+) -> Report:
+    """All figures for `period`, restricted to conversations matching `query`.
+
+    `topics`: (name, filter-language query) pairs for share of voice; None
+    reads the watched topics from the `topic` table when there is one.
+    `timings`, when given, receives the seconds each figure took (benchmarks).
+    Raises `query.QueryError` for a bad query or topic query.
+    """
+    now = now or utcnow()
+    spent = timings if timings is not None else {}
+
+    def timed(name: str, compute: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        result = compute()
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+        return result
+
+    parsed = parse(query) if isinstance(query, str) else query
+    scope = _scope(session, parsed, me_id)
+    notes: list[str] = []
+    named = topics if topics is not None else timed("topics", lambda: topics_from_table(session))
+    if not named:
+        notes.append("share of voice: no watched topics (pass --topic NAME=QUERY)")
+    topic_queries = [(name, parse(text)) for name, text in named]
+    volume, totals, previous_totals, kinds = timed(
+        "volume", lambda: _volume(session, scope, period)
+    )
+    first_response = timed(
+        "first_response",
+        lambda: _times(
+            session,
+            scope,
+            Conversation.first_response_at,
+            _in(Conversation.first_response_at, period),
+        ),
+    )
+    resolution = timed(
+        "resolution",
+        lambda: _times(
+            session,
+            scope,
+            Conversation.resolved_at,
+            # resolved_at is set only while resolved (triage and ingest clear it on
+            # reopen); a status test too would tempt SQLite into the status index
+            _in(Conversation.resolved_at, period),
+        ),
+    )
+    sla = timed("sla", lambda: _sla(session, scope, period, now))
+    if sla is None:
+        notes.append("SLA breaches: no SLA due times are recorded on conversations")
+    templates, all_time = timed("templates", lambda: _templates(session, scope, period))
+    if all_time:
+        notes.append("templates: replies do not record their template; all-time usage shown")
+    by_reach, by_volume = timed("top_authors", lambda: _top_authors(session, scope, period))
+    return Report(
+        period=period,
+        previous=period.previous,
+        query=parsed.text,
+        generated_at=now,
+        kinds=kinds,
+        volume=volume,
+        totals=totals,
+        previous_totals=previous_totals,
+        negative=sum(b.negative for b in volume),
+        positive=sum(b.positive for b in volume),
+        negative_target=negative_target,
+        share_of_voice=timed(
+            "share_of_voice",
+            lambda: _share_of_voice(
+                session, scope, period, topic_queries, me_id, sum(totals.values())
+            ),
+        ),
+        first_response=first_response,
+        resolution=resolution,
+        sla=sla,
+        replies_sent=timed("replies_sent", lambda: _replies_sent(session, scope, period)),
+        handled=timed("handled", lambda: _handled(session, scope, period)),
+        templates=templates,
+        templates_all_time=all_time,
+        outcomes=timed("outcomes", lambda: _outcomes(session, scope, period)),
+        top_by_reach=by_reach,
+        top_by_volume=by_volume,
+        notes=notes,
+    )
+
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "AuthorFigure",
+    "Bucket",
+    "Report",
+    "SentimentSplit",
+    "Sla",
+    "TimeStat",
+    "TopicShare",
+    "compute_report",
+    "topics_from_table",
+]
