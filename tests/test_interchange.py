@@ -165,6 +165,9 @@ def test_round_trip_is_lossless(db: Database, fmt: str) -> None:
         "created_at": "2026-11-20T10:00:00Z",
         "text": "no optionals at all",
         "author": {"handle": "@min@x"},
+        # scored at ingest (issue #7), so the export carries it
+        "sentiment": 0.0,
+        "sentiment_label": "neutral",
     }
     third = records[2]
     assert third["created_at"] == "2026-11-20T10:00:00.123456Z"

@@ -106,6 +106,16 @@ def test_negative_spike_in_the_last_hours(sample: list[dict]) -> None:
     assert replies_to_starter
 
 
+def test_negative_share_runs_near_a_third_until_the_spike(sample: list[dict]) -> None:
+    def share(records: list[dict]) -> float:
+        labels = Counter(r["sentiment_label"] for r in records)
+        return labels["negative"] / (labels["negative"] + labels["positive"])
+
+    cut = NOW - timedelta(hours=6)
+    assert 0.2 < share([r for r in sample if parse_iso(r["created_at"]) < cut]) < 0.45
+    assert share([r for r in sample if parse_iso(r["created_at"]) >= cut]) > 0.6
+
+
 def test_sentiment_follows_intent_and_some_text_is_hostile(sample: list[dict]) -> None:
     for r in sample:
         score, label = r["sentiment"], r["sentiment_label"]

@@ -10,9 +10,9 @@ from textual.command import CommandPalette
 
 from inboxtui import services
 from inboxtui.db import Database
+from inboxtui.screens.composer import ComposerScreen
 from inboxtui.screens.confirm import ConfirmModal
 from inboxtui.screens.help import HelpScreen
-from inboxtui.screens.inbox import REPLY_UNAVAILABLE
 
 
 @pytest.fixture
@@ -162,10 +162,11 @@ async def test_priority_and_tags_and_note(inbox: Database) -> None:
         assert notes(inbox, target) == ["called them back"]
 
 
-async def test_reply_says_it_is_not_available_yet(inbox: Database) -> None:
+async def test_r_opens_the_reply_composer(inbox: Database) -> None:
     async with running(inbox) as (app, pilot):
+        target = current(app)
         await pilot.press("r")
-        assert REPLY_UNAVAILABLE in messages(app)
+        assert isinstance(app.screen, ComposerScreen) and app.screen.conversation_id == target
 
 
 async def test_copy_link_and_open_in_browser(

@@ -21,17 +21,12 @@ from typing import Any, TextIO
 from rich.text import Text
 
 from inboxtui import paths
-from inboxtui.cli_common import UserError
+from inboxtui.cli_common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UserError
 from inboxtui.cli_common import actor as _actor
 from inboxtui.cli_common import emit_json as _emit_json
 from inboxtui.cli_common import open_db as _open
 from inboxtui.db import Database, DatabaseError, open_database, upgrade
 from inboxtui.timeutil import iso, parse_when, utcnow
-
-EXIT_OK = 0
-EXIT_FAILURE = 1  # the command ran but something failed (some import lines, conflicts)
-EXIT_USAGE = 2  # the user asked for something impossible (bad query, unknown id, bad args)
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -412,6 +407,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not has_data:
         print(f"creating the demo inbox ({args.mentions} mentions) in {database.display_name} ...")
         seed_demo(database, args.mentions)
+        from inboxtui.demo_setup import furnish
+
+        furnish(database, _actor(args))
     if args.no_tui:
         print(database.display_name)
         return EXIT_OK
@@ -546,6 +544,21 @@ def build_parser() -> argparse.ArgumentParser:
     from inboxtui import cli_views
 
     cli_views.register(sub)
+    from inboxtui import cli_report
+
+    cli_report.register(sub)
+    from inboxtui import cli_crisis
+
+    cli_crisis.register(sub)
+    from inboxtui import cli_sentiment
+
+    cli_sentiment.register(sub)
+    from inboxtui import cli_reply
+
+    cli_reply.register(sub)
+    from inboxtui import cli_team
+
+    cli_team.register(sub)
     return parser
 
 

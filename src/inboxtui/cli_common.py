@@ -14,6 +14,10 @@ from typing import Any, TextIO
 from inboxtui.db import Database, open_database
 from inboxtui.identity import current_agent_handle
 
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the command ran but something failed (some import lines, conflicts)
+EXIT_USAGE = 2  # the user asked for something impossible (bad query, unknown id, bad args)
+
 
 class UserError(Exception):
     """A mistake the user can fix; printed without a traceback."""

@@ -10,31 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import logging
 import signal
 import sys
 from dataclasses import asdict
 from typing import Any
 
-from inboxtui.db import Database, open_database
-from inboxtui.identity import current_agent_handle
+from inboxtui.cli_common import EXIT_FAILURE, EXIT_OK, UserError
+from inboxtui.cli_common import actor as _actor
+from inboxtui.cli_common import emit_json as _emit_json
+from inboxtui.cli_common import open_db as _open
 from inboxtui.timeutil import iso, utcnow
-
-
-def _cli() -> Any:
-    """The main CLI module, imported late (it imports this one to build its parser)."""
-    from inboxtui import cli
-
-    return cli
-
-
-def _open(args: argparse.Namespace) -> Database:
-    return open_database(args.db)
-
-
-def _actor(args: argparse.Namespace) -> str:
-    return current_agent_handle(args.as_agent)
 
 
 def _read_secret(name: str, from_stdin: bool) -> str:
@@ -43,12 +29,8 @@ def _read_secret(name: str, from_stdin: bool) -> str:
     else:
         value = getpass.getpass(f"secret for {name} (not echoed): ")
     if not value:
-        raise _cli().UserError(f"empty secret for {name}: nothing stored")
+        raise UserError(f"empty secret for {name}: nothing stored")
     return value
-
-
-def _emit_json(obj: Any, out: Any) -> None:
-    out.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
 
 def _ago(value: Any) -> str:
@@ -104,7 +86,7 @@ def cmd_source_add(args: argparse.Namespace) -> int:
     print(f"source {info.name} added: {info.kind}{where}, every {_every(info.interval_seconds)}")
     if secret:
         print(f"secret stored in the keyring as {info.secret_ref!r}")
-    return _cli().EXIT_OK
+    return EXIT_OK
 
 
 def _info_json(info: Any) -> dict[str, Any]:
@@ -123,10 +105,10 @@ def cmd_source_list(args: argparse.Namespace) -> int:
     if args.json:
         for info in infos:
             _emit_json(_info_json(info), sys.stdout)
-        return _cli().EXIT_OK
+        return EXIT_OK
     if not infos:
         print("no sources yet: inboxtui source add KIND NAME --option url=...", file=sys.stderr)
-        return _cli().EXIT_OK
+        return EXIT_OK
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -152,7 +134,7 @@ def cmd_source_list(args: argparse.Namespace) -> int:
             Text(error),
         )
     Console(highlight=False, markup=False, emoji=False).print(table)
-    return _cli().EXIT_OK
+    return EXIT_OK
 
 
 def cmd_source_test(args: argparse.Namespace) -> int:
@@ -175,7 +157,7 @@ def cmd_source_test(args: argparse.Namespace) -> int:
         raise
     except ServiceError as exc:  # the fetch failed: not a usage mistake
         print(f"inboxtui: {exc}", file=sys.stderr)
-        return _cli().EXIT_FAILURE
+        return EXIT_FAILURE
     new = set(report.new_ids)
     if args.json:
         for record in report.records:
@@ -203,7 +185,7 @@ def cmd_source_test(args: argparse.Namespace) -> int:
             console.print(Text(f"... and {len(report.records) - args.limit} more (--limit)"))
     for line in (*report.notes, *report.problems):
         print(f"note: {line}", file=sys.stderr)
-    return _cli().EXIT_OK
+    return EXIT_OK
 
 
 def cmd_source_state(args: argparse.Namespace) -> int:
@@ -223,7 +205,7 @@ def cmd_source_state(args: argparse.Namespace) -> int:
         changed = sources_admin.set_enabled(database, name, enable, actor=actor)
         state = "enabled" if enable else "disabled"
         print(f"source {name} {state}" if changed else f"source {name} was already {state}")
-    return _cli().EXIT_OK
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- secret
@@ -239,7 +221,7 @@ def cmd_secret(args: argparse.Namespace) -> int:
         print(f"secret {name!r} stored in the keyring")
         if sources_admin.attach_secret(_open(args), name, actor=_actor(args)):
             print(f"source {name} now uses it")
-        return _cli().EXIT_OK
+        return EXIT_OK
     deleted = secrets.delete_secret(name)
     detached = sources_admin.detach_secret(_open(args), name, actor=_actor(args))
     print(f"secret {name!r} " + ("deleted" if deleted else "was not in the keyring"))
@@ -247,7 +229,7 @@ def cmd_secret(args: argparse.Namespace) -> int:
         print(f"{detached} source(s) no longer refer to it")
     if secrets.env_secret(name) is not None:
         print(f"note: {secrets.env_var_name(name)} is still set in this environment")
-    return _cli().EXIT_OK
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------- poll
@@ -263,7 +245,6 @@ def _log_outcome(outcome: Any) -> None:
 def cmd_poll(args: argparse.Namespace) -> int:
     from inboxtui.polling import Poller
 
-    cli = _cli()
     database = _open(args)
     logging.basicConfig(
         level=logging.WARNING if args.once else logging.INFO,
@@ -282,7 +263,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
             print("no source is due", file=sys.stderr)
         for outcome in outcomes:
             print(outcome.summary())
-        return cli.EXIT_FAILURE if any(o.status == "failed" for o in outcomes) else cli.EXIT_OK
+        return EXIT_FAILURE if any(o.status == "failed" for o in outcomes) else EXIT_OK
 
     async def daemon() -> int:
         stop = asyncio.Event()
@@ -301,7 +282,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
             "polling %s as %s (Ctrl-C to stop)", database.display_name, poller.owner
         )
         await poller.run_forever(stop)
-        return cli.EXIT_OK
+        return EXIT_OK
 
     if names:
         from inboxtui import sources_admin

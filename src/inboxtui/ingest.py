@@ -44,6 +44,15 @@ sets only the columns that changed (each SET column costs its index entries);
 authors whose row would not change are not updated. A run of batches
 (`BulkWrites`) keeps author rows between batches and pauses the cyclic GC.
 
+Edits: a record may carry `edited_at` (the author's last edit). A mention
+already stored and seen again with a newer `edited_at` and other text (or
+title) takes the new text, title, raw record, sentiment (unless an agent
+corrected the label) and search document; the conversation's excerpt follows
+if it is the latest mention, its title if it is the root; the conversation's
+version moves and an `edited` event keeps the old text. Every other duplicate
+stays a no-op: edits are looked for only among a batch's duplicates that
+carry `edited_at`. Within one batch, the newest version of a mention wins.
+
 Concurrency: SQLite serialises writers (`BEGIN IMMEDIATE`); on PostgreSQL the
 batch takes a transaction-scoped advisory lock per source, reads conversations
 `FOR UPDATE`, and inserts sources and authors with `ON CONFLICT DO NOTHING`.
@@ -136,6 +145,7 @@ class MentionIn:
     raw: str = "{}"
     sentiment: float | None = None
     sentiment_label: str | None = None
+    edited_at: datetime | None = None  # aware UTC; the author's last edit, if known
 
 
 class RecordError(ValueError):
@@ -341,6 +351,12 @@ def _parse_common(obj: dict[str, Any], raw: str | None) -> MentionIn | None:
         else:
             return None
     url, name, lang, title, label = optional
+    edited = get("edited_at")
+    if edited is not None:
+        try:
+            edited = _edited_at(edited)
+        except RecordError:
+            return None
     if not handle or (url is not None and not url.lower().startswith(("http://", "https://"))):
         return None
     return MentionIn(
@@ -359,6 +375,7 @@ def _parse_common(obj: dict[str, Any], raw: str | None) -> MentionIn | None:
         raw=dumps_json(obj) if raw is None else raw,
         sentiment=sentiment,
         sentiment_label=label,
+        edited_at=edited,
     )
 
 
@@ -402,7 +419,20 @@ def _parse_checked(obj: object, raw: str | None) -> MentionIn:
         raw=dumps_json(obj) if raw is None else raw,
         sentiment=_sentiment(obj.get("sentiment")),
         sentiment_label=_optional_str(obj, "sentiment_label"),
+        edited_at=_edited_at(obj.get("edited_at")),
     )
+
+
+def _edited_at(value: Any) -> datetime | None:
+    """`edited_at`: an ISO 8601 time, or absent (null or empty)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise RecordError("edited_at", f"must be an ISO 8601 time, not {_shown(value)}")
+    try:
+        return parse_iso(value)
+    except (ValueError, OverflowError):
+        raise RecordError("edited_at", f"not an ISO 8601 time: {_shown(value)}") from None
 
 
 # ---------------------------------------------------------------- prepared mentions
@@ -429,7 +459,8 @@ Prepared = tuple[Any, ...]
     P_SENTIMENT,
     P_LABEL,
     P_DOC,
-) = range(16)
+    P_EDITED,  # edited_at in `db_time` form, or None
+) = range(17)
 
 
 def db_time(value: datetime, dialect: str) -> Any:
@@ -458,6 +489,9 @@ def prepare(m: MentionIn, dialect: str, *, sanitised: bool = False) -> Prepared:
         )
     if not sanitised:
         m = _sanitised(m)
+    sentiment, label = m.sentiment, m.sentiment_label
+    if sentiment is None or label is None:
+        sentiment, label = _scored(m.text, m.title, m.lang, sentiment, label)
     return (
         m.kind,
         m.source,
@@ -472,10 +506,32 @@ def prepare(m: MentionIn, dialect: str, *, sanitised: bool = False) -> Prepared:
         m.in_reply_to,
         m.title,
         m.raw,
-        m.sentiment,
-        m.sentiment_label,
+        sentiment,
+        label,
         search.stored_document(dialect, m.text, m.title),
+        None if m.edited_at is None else db_time(_aware(m, m.edited_at), dialect),
     )
+
+
+def _aware(m: MentionIn, value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"mention {m.source}/{m.external_id}: edited_at has no timezone")
+    return value
+
+
+def _scored(
+    text: str, title: str | None, lang: str | None, score: float | None, label: str | None
+) -> tuple[float, str]:
+    """Score and label for a mention that lacks one; what the record carries wins."""
+    if score is None:
+        from inboxtui.sentiment import default_scorer
+
+        score = default_scorer().score(f"{title}\n{text}" if title else text, lang).score
+    if label is None:
+        from inboxtui.sentiment import label_for
+
+        label = label_for(score)
+    return score, label
 
 
 # ---------------------------------------------------------------- ingest
@@ -487,7 +543,9 @@ class IngestStats:
     duplicates: int = 0
     conversations_created: int = 0
     reopened: int = 0  # resolved conversations reopened plus snoozed ones woken
+    edited: int = 0  # stored mentions that took a newer edit (not counted as duplicates)
     mention_ids: list[int] = field(default_factory=list)
+    conversation_ids: list[int] = field(default_factory=list)  # created by this ingest
     # (position in the input, reason) of mentions refused, e.g. a source of another kind
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
@@ -496,7 +554,9 @@ class IngestStats:
         self.duplicates += other.duplicates
         self.conversations_created += other.conversations_created
         self.reopened += other.reopened
+        self.edited += other.edited
         self.mention_ids.extend(other.mention_ids)
+        self.conversation_ids.extend(other.conversation_ids)
         self.rejected.extend(other.rejected)
 
 
@@ -535,7 +595,17 @@ def ingest_batch(
     conn = session.connection()
     dialect = conn.dialect.name
     prepared = [prepare(m, dialect) for m in mentions]
-    return _Batch(conn, actor, offset, len(prepared)).run(prepared)
+    stats = _Batch(conn, actor, offset, len(prepared)).run(prepared)
+    _route_new(conn, stats)
+    return stats
+
+
+def _route_new(conn: Connection, stats: IngestStats) -> None:
+    """Routing rules run in the transaction that creates a conversation: never seen unrouted."""
+    if stats.conversation_ids:
+        from inboxtui.routing import route_new
+
+        route_new(conn, stats.conversation_ids)
 
 
 class AuthorCache:
@@ -611,6 +681,7 @@ class BulkWrites:
         try:
             with self.conn.begin():
                 stats = _Batch(self.conn, actor, offset, len(batch), self.authors).run(batch)
+                _route_new(self.conn, stats)
         except BaseException:
             if self.authors is not None:
                 self.authors.clear()  # it may hold rows of the rolled-back batch
@@ -815,6 +886,10 @@ class _Conv:
         )
 
 
+_INSERT_EVENTS = (
+    'INSERT INTO event (conversation_id, actor, action, version, "before", "after",'
+    " detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _CONV_COLUMNS = (
     "id, source_id, root_key, status, snooze_until, resolved_at, created_at, last_activity_at,"
     " mention_count, excerpt, title, author_id, version"
@@ -863,6 +938,7 @@ class _Batch:
         self.adoptions: list[tuple[_Conv, _New]] = []
         # source id -> external ids of the batch's mentions and of their parents
         self.keys: dict[int, set[str]] = {}
+        self.edits: list[_New] = []  # duplicates of stored mentions that carry edited_at
 
     def run(self, batch: Sequence[Prepared]) -> IngestStats:
         fresh = self._resolve_sources(batch)
@@ -874,7 +950,7 @@ class _Batch:
                 )
         fresh = self._drop_stored(fresh)
         if not fresh:
-            return self.stats
+            return self._apply_edits()
         fresh = _parents_first(fresh)
         self._load_conversations(fresh)
         self._upsert_authors(fresh)
@@ -886,7 +962,7 @@ class _Batch:
         self.stats.mention_ids = [n.id for n in sorted(fresh, key=attrgetter("position"))]
         for n in fresh:
             n.conv = None  # no reference cycles: bulk imports run with the cyclic GC paused
-        return self.stats
+        return self._apply_edits()  # last: conversation versions are final by now
 
     # -- sources, and duplicates within the batch
 
@@ -896,7 +972,8 @@ class _Batch:
             if p[P_SOURCE] not in wanted:
                 wanted[p[P_SOURCE]] = p[P_KIND]
         found = self._sources(list(wanted))
-        missing = [name for name in wanted if name not in found]
+        # sorted: two processes creating the same sources lock them in one order (no deadlock)
+        missing = sorted(name for name in wanted if name not in found)
         if missing:
             self.conn.execute(
                 _insert_ignoring_conflicts(self.conn, SOURCE),
@@ -913,7 +990,7 @@ class _Batch:
             )
             found.update(self._sources(missing))
         out: list[_New] = []
-        seen: set[tuple[int, str]] = set()
+        seen: dict[tuple[int, str], _New] = {}
         for position, p in enumerate(batch, start=self.offset):
             sid, kind = found[p[P_SOURCE]]
             if kind != p[P_KIND]:
@@ -927,10 +1004,12 @@ class _Batch:
             key = (sid, p[P_EXTERNAL_ID])
             if key in seen:
                 self.stats.duplicates += 1
+                if p[P_EDITED] is not None:
+                    _keep_newest(seen[key], p)
                 continue
-            seen.add(key)
             self.kinds[sid] = kind
-            out.append(_New(p, sid, key, position))
+            n = seen[key] = _New(p, sid, key, position)
+            out.append(n)
         return out
 
     def _sources(self, names: list[str]) -> dict[str, tuple[int, str]]:
@@ -956,6 +1035,7 @@ class _Batch:
         fresh = [n for n in unique if n.key not in stored]
         self.stats.duplicates += len(unique) - len(fresh)
         if len(fresh) < len(unique):
+            self.edits = [n for n in unique if n.p[P_EDITED] is not None and n.key in stored]
             self.keys = _keys(fresh)
         return fresh
 
@@ -1183,6 +1263,7 @@ class _Batch:
             ],
         )
         self.stats.conversations_created = len(created)
+        self.stats.conversation_ids = [c.id for c in created]
         rows = []
         documents = []
         for n in fresh:
@@ -1206,14 +1287,15 @@ class _Batch:
                     p[P_LABEL],
                     p[P_RAW],
                     now,
+                    p[P_EDITED],
                 )
             )
             documents.append((n.id, p[P_DOC]))
         self.sql.many(
             "INSERT INTO mention (id, source_id, external_id, conversation_id, parent_id,"
             " in_reply_to, depth, author_id, created_at, title, text, url, lang, sentiment,"
-            " sentiment_label, raw, fetched_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " sentiment_label, raw, fetched_at, edited_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.sql.many(search.insert_sql(self.conn.dialect.name), documents)
@@ -1281,11 +1363,132 @@ class _Batch:
                 rows,
             )
         self.sql.many(
-            'INSERT INTO event (conversation_id, actor, action, version, "before", "after",'
-            " detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_EVENTS,
             events,
         )
         self.stats.reopened = len(events)
+
+    # -- edits of stored mentions
+
+    def _apply_edits(self) -> IngestStats:
+        """Stored mentions seen again with a newer edit and other text take the new version."""
+        if not self.edits:
+            return self.stats
+        changed = self._newer_edits()
+        if not changed:
+            return self.stats
+        corrected = "CASE WHEN sentiment_corrected THEN sentiment_label ELSE ? END"
+        self.sql.many(
+            "UPDATE mention SET text = ?, title = ?, raw = ?, edited_at = ?, sentiment = ?,"
+            f" sentiment_label = {corrected} WHERE id = ?",
+            [
+                (p[P_TEXT], p[P_TITLE], p[P_RAW], p[P_EDITED], p[P_SENTIMENT], p[P_LABEL], mid)
+                for p, mid, *_ in changed
+            ],
+        )
+        if not self.pg:  # FTS5 rows are replaced by delete + insert
+            self.sql.many("DELETE FROM mention_search WHERE rowid = ?", [(c[1],) for c in changed])
+        self.sql.many(
+            search.insert_sql(self.conn.dialect.name), [(c[1], c[0][P_DOC]) for c in changed]
+        )
+        versions = self._edit_conversations(changed)
+        events = []
+        for p, _mid, conv_id, _root, old_text, old_title, old_edit in changed:
+            before: dict[str, Any] = {"text": old_text, "edited_at": iso(_as_datetime(old_edit))}
+            after: dict[str, Any] = {"text": p[P_TEXT], "edited_at": iso(_as_datetime(p[P_EDITED]))}
+            if p[P_TITLE] != old_title:
+                before["title"], after["title"] = old_title, p[P_TITLE]
+            events.append(
+                (
+                    conv_id,
+                    self.actor,
+                    "edited",
+                    versions[conv_id],
+                    json.dumps(before, sort_keys=True, ensure_ascii=False),
+                    json.dumps(after, sort_keys=True, ensure_ascii=False),
+                    f"mention {p[P_EXTERNAL_ID]}",
+                    self.now,
+                )
+            )
+        self.sql.many(
+            _INSERT_EVENTS,
+            events,
+        )
+        self.stats.edited += len(changed)
+        self.stats.duplicates -= len(changed)
+        return self.stats
+
+    def _newer_edits(self) -> list[tuple[Any, ...]]:
+        """(prepared, mention id, conversation id, is root, old text, old title, old edit)
+        of the duplicates whose edit is newer than the stored one and changes the text."""
+        wanted: dict[int, list[str]] = {}
+        for n in self.edits:
+            wanted.setdefault(n.sid, []).append(n.ext)
+        stored: dict[tuple[int, str], tuple[Any, ...]] = {}
+        for sid, ids in wanted.items():
+            rows = self.sql.rows_in(
+                "SELECT external_id, id, conversation_id, parent_id, in_reply_to, text, title,"
+                " edited_at FROM mention WHERE source_id = ? AND external_id IN ?",
+                (sid,),
+                ids,
+            )
+            for external_id, *row in rows:
+                stored[(sid, external_id)] = tuple(row)
+        changed = []
+        for n in self.edits:
+            if n.key not in stored:
+                continue  # deleted meanwhile by another writer: nothing to edit
+            mid, conv_id, parent_id, reply_to, old_text, old_title, old_edit = stored[n.key]
+            old_edit = self.sql.read_time(old_edit)
+            p = n.p
+            if old_edit is not None and p[P_EDITED] <= old_edit:
+                continue  # an older or the same edit: what is stored stays
+            if p[P_TEXT] == old_text and p[P_TITLE] == old_title:
+                continue  # e.g. GitHub moves updated_at for other reasons: nothing to show
+            is_root = parent_id is None and reply_to is None
+            changed.append((p, mid, conv_id, is_root, old_text, old_title, old_edit))
+        return changed
+
+    def _edit_conversations(self, changed: list[tuple[Any, ...]]) -> dict[int, int]:
+        """Excerpt (latest mention) and title (root) follow the edits; -> new versions."""
+        by_conv: dict[int, list[tuple[Any, ...]]] = {}
+        for change in changed:
+            by_conv.setdefault(change[2], []).append(change)
+        lock = " FOR UPDATE" if self.pg else ""
+        rows = self.sql.rows_in(
+            f"SELECT id, version, excerpt, title FROM conversation WHERE id IN ?{lock}",
+            (),
+            by_conv,
+        )
+        latest_sql = (
+            "SELECT id FROM mention WHERE conversation_id = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1"
+        )
+        versions: dict[int, int] = {}
+        updates = []
+        cursor = self.sql.cursor
+        for conv_id, version, excerpt, title in rows:
+            cursor.execute(latest_sql.replace("?", "%s") if self.pg else latest_sql, (conv_id,))
+            latest = cursor.fetchone()[0]
+            for p, mid, _conv, is_root, *_ in by_conv[conv_id]:
+                if mid == latest:
+                    excerpt = one_line(p[P_TEXT])
+                if is_root:
+                    title = p[P_TITLE] or title
+            versions[conv_id] = version + 1
+            updates.append((excerpt, title, version + 1, self.now, conv_id))
+        self.sql.many(
+            "UPDATE conversation SET excerpt = ?, title = ?, version = ?, updated_at = ?"
+            " WHERE id = ?",
+            updates,
+        )
+        return versions
+
+
+def _keep_newest(n: _New, p: Prepared) -> None:
+    """Two versions of one mention in one batch: the later edit is the one stored."""
+    if n.p[P_EDITED] is None or p[P_EDITED] > n.p[P_EDITED]:
+        n.p = p
 
 
 def _keys(items: list[_New]) -> dict[int, set[str]]:

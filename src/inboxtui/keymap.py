@@ -93,12 +93,15 @@ INBOX_KEYS: tuple[KeySpec, ...] = (
     K("inbox.priority", "p", "priority", "Set the priority", "Triage"),
     K("inbox.tag", "number_sign", "tag", "Tag / untag", "Triage", None, "#"),
     K("inbox.note", "i", "note", "Add an internal note", "Triage"),
+    K("inbox.sentiment", "L", "sentiment", "Correct the sentiment label", "Triage"),
     K("inbox.reply", "r", "reply", "Reply", "Triage"),
     K("inbox.open_url", "o", "open_url", "Open the post in the browser", "Post"),
     K("inbox.copy_link", "y", "copy_link", "Copy the post's link (OSC 52)", "Post"),
     K("inbox.refresh", "ctrl+r", "reload", "Reload from the database", "View"),
     K("inbox.save_view", "V", "save_view", "Save the filter as a view", "View"),
     K("inbox.sources", "S", "app.sources", "Sources: health, enable, test, poll now", "View"),
+    K("inbox.incidents", "I", "incidents", "Incidents: timeline, owner, resolve", "View"),
+    K("inbox.reports", "R", "reports", "Reports: KPI charts for the current filter", "View"),
 )
 
 # Keys of the Sources screen (`S`).
@@ -112,6 +115,28 @@ SOURCES_KEYS: tuple[KeySpec, ...] = (
     K("sources.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
 )
 
+# Keys of the Reports screen (`R`).
+REPORTS_KEYS: tuple[KeySpec, ...] = (
+    K("reports.today", "1", "period('today')", "Period: today (hourly)", "Reports", "Today"),
+    K("reports.week", "7", "period('7d')", "Period: last 7 days", "Reports", "7d"),
+    K("reports.month", "3", "period('30d')", "Period: last 30 days", "Reports", "30d"),
+    K("reports.tables", "t", "toggle_tables", "Charts / exact numbers", "Reports", "Table"),
+    K("reports.refresh", "r", "refresh_report", "Recompute the figures", "Reports", "Refresh"),
+    K("reports.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
+)
+
+# Keys of the Incidents screen (`I`).
+INCIDENTS_KEYS: tuple[KeySpec, ...] = (
+    K("incidents.down", "j", "incident_down", "Next incident", "Move"),
+    K("incidents.up", "k", "incident_up", "Previous incident", "Move"),
+    K("incidents.ack", "a", "acknowledge", "Acknowledge: someone is on it", "Incidents", "Ack"),
+    K("incidents.own", "o", "own", "Take ownership", "Incidents", "Own"),
+    K("incidents.note", "n", "note", "Add a line to the timeline", "Incidents", "Note"),
+    K("incidents.resolve", "x", "resolve", "Resolve with a post-mortem", "Incidents", "Resolve"),
+    K("incidents.refresh", "r", "refresh_incidents", "Re-read the list", "Incidents"),
+    K("incidents.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
+)
+
 # Keys of the whole application.
 APP_KEYS: tuple[KeySpec, ...] = (
     K("app.help", "question_mark", "help", "Help: every key here", "App", "Help", "?"),
@@ -120,7 +145,9 @@ APP_KEYS: tuple[KeySpec, ...] = (
     K("app.quit", "q", "quit", "Quit", "App", "Quit"),
 )
 
-ALL_KEYS: tuple[KeySpec, ...] = QUEUE_KEYS + INBOX_KEYS + SOURCES_KEYS + APP_KEYS
+ALL_KEYS: tuple[KeySpec, ...] = (
+    QUEUE_KEYS + INBOX_KEYS + SOURCES_KEYS + REPORTS_KEYS + INCIDENTS_KEYS + APP_KEYS
+)
 BY_ACTION: dict[str, KeySpec] = {spec.action: spec for spec in ALL_KEYS}
 BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in ALL_KEYS}
 

@@ -47,6 +47,9 @@ class OutboxState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # needs an approver's yes before the sender may touch it (inboxtui.outbox)
+    AWAITING_APPROVAL = "awaiting_approval"
+    REJECTED = "rejected"
 
 
 class Source(SQLModel, table=True):
@@ -116,9 +119,16 @@ class Author(SQLModel, table=True):
 
 
 class Role(SQLModel, table=True):
+    """A team function; agents in an `is_lead` role may reassign anyone's conversations."""
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True)
     description: str | None = None
+    is_lead: bool = False
+    # the SLA policy for conversations routed to this role (`sla_policy`)
+    sla_policy_id: int | None = Field(default=None, foreign_key="sla_policy.id")
+    # replies by this role's agents wait for an approver (new agents, outsourced staff)
+    requires_approval: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Agent(SQLModel, table=True):
@@ -130,6 +140,8 @@ class Agent(SQLModel, table=True):
     capacity: int | None = None
     on_duty: bool = True
     created_at: datetime
+    # round-robin among equally loaded agents: the least recently auto-assigned first
+    last_assigned_at: datetime | None = None
 
 
 class AgentRole(SQLModel, table=True):
@@ -137,17 +149,87 @@ class AgentRole(SQLModel, table=True):
     role_id: int = Field(foreign_key="role.id", primary_key=True, ondelete="CASCADE")
 
 
+class Topic(SQLModel, table=True):
+    """A watched topic: a named filter-language query and its detection settings.
+
+    Settings live on the row, not in a per-machine config file, so every process
+    that runs detection (each agent's TUI, headless pollers) applies the same ones.
+    `influencer_reach` is JSON: reach thresholds per source kind, `default` for others.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    query: str = Field(sa_type=Text)
+    enabled: bool = True
+    window_seconds: int = 3600
+    baseline_days: int = 7
+    spike_k: float = 3.0
+    min_count: int = 20
+    negative_share: float = 0.4
+    min_share_volume: int = 10
+    influencer_reach: str = Field(default='{"default": 10000}', sa_type=Text)
+    cooldown_seconds: int = 7200
+    created_at: datetime
+    last_checked_at: datetime | None = None
+
+
 class Incident(SQLModel, table=True):
-    """A group of escalated conversations that belong to one crisis."""
+    """A group of escalated conversations that belong to one crisis.
+
+    Status: open -> acknowledged -> resolved. Detection extends the topic's
+    unresolved incident; `cooldown_until` (last trigger + the topic's cool-down)
+    keeps a storm that goes on after someone resolved it from opening a second one.
+    `triggers` is a JSON list of the trigger kinds seen, `metrics` JSON of the
+    latest figures per kind; `version` lets open TUIs notice changes.
+    """
+
+    __table_args__ = (Index("ix_incident_topic_status", "topic_id", "status"),)
 
     id: int | None = Field(default=None, primary_key=True)
     title: str
     topic: str | None = None
     severity: int = 1
-    status: str = "open"
+    status: str = Field(default="open", index=True)
     reason: str | None = Field(default=None, sa_type=Text)
     opened_at: datetime
     closed_at: datetime | None = None
+    topic_id: int | None = Field(default=None, foreign_key="topic.id", ondelete="SET NULL")
+    owner_agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    acknowledged_at: datetime | None = None
+    last_triggered_at: datetime | None = None
+    cooldown_until: datetime | None = None
+    postmortem: str | None = Field(default=None, sa_type=Text)
+    triggers: str = Field(default="[]", sa_type=Text, sa_column_kwargs={"server_default": "[]"})
+    metrics: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
+    updated_at: datetime | None = None
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+
+
+class IncidentEvent(SQLModel, table=True):
+    """One line of an incident's timeline: opened, trigger, acknowledged, owner, resolved...
+
+    `actor` is an agent handle or `system:detector`; `data` is JSON (metrics, ids).
+    The `notify` columns make the timeline the webhook's outbox (`detection.webhook`).
+    """
+
+    __tablename__ = "incident_event"
+    __table_args__ = (
+        Index("ix_incident_event_incident", "incident_id", "id"),
+        Index("ix_incident_event_notify", "notify", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", ondelete="CASCADE")
+    actor: str
+    action: str
+    detail: str | None = Field(default=None, sa_type=Text)
+    data: str = Field(default="{}", sa_type=Text)
+    created_at: datetime
+    # outbound webhook: skip | pending | sent | failed | expired; due_at doubles as a lease
+    notify: str = "skip"
+    notify_attempts: int = 0
+    notify_due_at: datetime | None = None
+    notify_error: str | None = Field(default=None, sa_type=Text)
 
 
 class Conversation(SQLModel, table=True):
@@ -176,6 +258,28 @@ class Conversation(SQLModel, table=True):
             "id",
         ),
         Index("ix_conversation_author", "author_id"),
+        # reports: the conversations first answered / resolved / created in a period,
+        # with what the figures read (an index-only range, not a table scan)
+        Index(
+            "ix_conversation_first_response",
+            "first_response_at",
+            "created_at",
+            "role_id",
+            "agent_id",
+        ),
+        Index(
+            "ix_conversation_resolved",
+            "resolved_at",
+            "status",
+            "created_at",
+            "role_id",
+            "agent_id",
+        ),
+        Index("ix_conversation_created", "created_at", "status"),
+        # `is:breached`, `is:due:<1h`: a range on each deadline, not a scan
+        Index("ix_conversation_first_response_due", "first_response_due_at"),
+        Index("ix_conversation_resolution_due", "resolution_due_at"),
+        Index("ix_conversation_incident", "incident_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -202,6 +306,12 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime
     mention_count: int = 0
     version: int = 1
+    # SLA clocks (`inboxtui.sla`): deadlines stored so queries are index ranges;
+    # pending/snoozed pause them (paused_at), time paused is credited back on resume
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_paused_at: datetime | None = None
+    sla_paused_seconds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Mention(SQLModel, table=True):
@@ -229,8 +339,31 @@ class Mention(SQLModel, table=True):
     lang: str | None = None
     sentiment: float | None = None
     sentiment_label: str | None = None
+    # an agent set the label (`SentimentCorrection`): re-scoring never touches it
+    sentiment_corrected: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     raw: str = Field(default="{}", sa_type=Text)
     fetched_at: datetime
+    # the author's edit whose text is stored (None: the first version); see ingest
+    edited_at: datetime | None = None
+
+
+class SentimentCorrection(SQLModel, table=True):
+    """An agent's correction of a mention's sentiment label, kept for reports and audit."""
+
+    __tablename__ = "sentiment_correction"
+    __table_args__ = (
+        Index("ix_sentiment_correction_created", "created_at"),
+        Index("ix_sentiment_correction_mention", "mention_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mention.id", ondelete="CASCADE")
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    actor: str
+    old_label: str | None = None
+    new_label: str
+    old_score: float | None = None  # the model's score when the agent disagreed
+    created_at: datetime
 
 
 class Tag(SQLModel, table=True):
@@ -270,6 +403,9 @@ class Template(SQLModel, table=True):
     kinds: str = Field(default="[]", sa_type=Text)
     tags: str = Field(default="[]", sa_type=Text)
     usage_count: int = 0
+    # the conversation status a send sets (None: leave it); see inboxtui.templates
+    status_on_send: str | None = None
+    requires_approval: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime
     updated_at: datetime
 
@@ -290,9 +426,54 @@ class OutboxReply(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     remote_id: str | None = None
     remote_url: str | None = None
+    # replied on the site by hand (RSS, HN...): recorded, never sent by us
+    external: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # the last attempt may have reached the server: look for our reply before resending
+    ambiguous: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    template_name: str | None = None
+    # why it needs approval (None: it does not), and who approved or rejected it
+    approval_reason: str | None = Field(default=None, sa_type=Text)
+    reviewer_id: int | None = Field(default=None, foreign_key="agent.id")
+    # what a successful send does to the conversation: {"status": ..., "tags": [...]}
+    on_send: str = Field(default="{}", sa_type=Text, sa_column_kwargs={"server_default": "{}"})
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None
+
+
+class Presence(SQLModel, table=True):
+    """An agent has the composer open on a conversation, until `expires_at` (kept fresh
+    by a heartbeat; a closed or crashed composer simply expires)."""
+
+    conversation_id: int = Field(
+        foreign_key="conversation.id", primary_key=True, ondelete="CASCADE"
+    )
+    agent_id: int = Field(foreign_key="agent.id", primary_key=True, ondelete="CASCADE")
+    expires_at: datetime
+
+
+class Draft(SQLModel, table=True):
+    """A reply being written, one per agent and conversation: survives closing and restarts.
+
+    `templates` (JSON list of names) and `fields` (JSON object) remember what the
+    composer inserted, so sending still applies the templates' status and tags.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "agent_id", name="uq_draft_conversation_agent"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    agent_id: int = Field(foreign_key="agent.id", ondelete="CASCADE")
+    body: str = Field(default="", sa_type=Text)
+    note: bool = False
+    templates: str = Field(default="[]", sa_type=Text)
+    fields: str = Field(default="{}", sa_type=Text)
+    updated_at: datetime
 
 
 class Event(SQLModel, table=True):
@@ -319,6 +500,47 @@ class Event(SQLModel, table=True):
     created_at: datetime
 
 
+class SlaPolicy(SQLModel, table=True):
+    """Response and resolution targets per priority, optionally in business hours.
+
+    `targets` is JSON: {"urgent": {"first_response": 1800, "resolution": 14400}, ...}
+    (seconds); `business_hours` JSON {"days": [1..7], "start": "09:00", "end": "17:00"}
+    in `timezone` (IANA name; NULL: UTC), or NULL for round-the-clock.
+    """
+
+    __tablename__ = "sla_policy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    timezone: str | None = None
+    business_hours: str | None = Field(default=None, sa_type=Text)
+    targets: str = Field(default="{}", sa_type=Text)
+    created_at: datetime
+
+
+class RoutingRule(SQLModel, table=True):
+    """One routing rule: conversations matching `query` go to `role` (and more).
+
+    Rules run in `position` order; the first match wins unless `continue_after`.
+    `tags` is a JSON array; role, agent and priority are names, checked on save.
+    """
+
+    __tablename__ = "routing_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    position: int = Field(index=True)
+    name: str = Field(unique=True)
+    query: str = Field(sa_type=Text)
+    role: str | None = None
+    agent: str | None = None
+    priority: str | None = None
+    tags: str = Field(default="[]", sa_type=Text)
+    continue_after: bool = False
+    enabled: bool = True
+    created_at: datetime
+    updated_at: datetime
+
+
 class SavedView(SQLModel, table=True):
     """A named query shown in the sidebar; `agent_id` NULL means shared with the team."""
 
@@ -341,18 +563,25 @@ __all__ = [
     "Author",
     "Conversation",
     "ConversationTag",
+    "Draft",
     "Event",
     "Incident",
+    "IncidentEvent",
     "Mention",
     "Note",
     "OutboxReply",
     "OutboxState",
+    "Presence",
     "Priority",
     "Role",
+    "RoutingRule",
     "SavedView",
+    "SentimentCorrection",
+    "SlaPolicy",
     "Source",
     "SourceLease",
     "Status",
     "Tag",
     "Template",
+    "Topic",
 ]

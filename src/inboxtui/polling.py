@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 POLL_ACTOR = "system:poller"
 DEFAULT_TIMEOUT = 120.0  # seconds one fetch may take before it counts as failed
 LEASE_MARGIN = 60.0  # a lease outlives the fetch timeout by this much
+OUTBOX_SECONDS = 15.0  # how often a poller sends the outbox's due replies
 BACKOFF_CAP = 3600.0  # a failing source is still tried at least hourly...
 RETRY_AFTER_CAP = 86400.0  # ...unless the server asked for longer (believed up to a day)
 RATE_LOW = 5  # requests left in the server's window below which we wait for its reset
@@ -886,7 +887,30 @@ class Poller:
                 self.on_outcome(outcome)
             except Exception:
                 log.exception("on_outcome callback failed")
+        if outcome.inserted:  # after the commit, never inside it
+            await self.detect()
         return outcome
+
+    async def send_replies(self) -> None:
+        """Send what the outbox holds due (retries, approved replies), as every poller does.
+
+        The composer sends at once; this round is what retries a reply whose
+        first try failed, and sends one an approver let through, without anyone
+        running `inboxtui outbox send`. Leases keep two pollers from sending the
+        same reply; a failure is recorded on the reply and never stops polling.
+        """
+        from inboxtui.outbox import OutboxWorker
+
+        try:
+            await OutboxWorker(self.db, owner=self.owner, client=self.client_for(0)).run_once()
+        except Exception:
+            log.exception("outbox round failed")
+
+    async def detect(self) -> None:
+        """Crisis detection in a thread: after polls that stored mentions, and on a timer."""
+        from inboxtui.detection.hook import detect_quietly
+
+        await asyncio.to_thread(detect_quietly, self.db)
 
     async def _poll_one(self, source_id: int, force: bool) -> PollOutcome:
         if self._slots is None:
@@ -979,6 +1003,28 @@ class Poller:
             seconds=self.tick_seconds,
             next_run_time=utcnow(),
             id="inboxtui-poll-tick",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        if self.only is None:  # a poller limited to some sources leaves replies to others
+            self.scheduler.add_job(
+                self.send_replies,
+                "interval",
+                seconds=OUTBOX_SECONDS,
+                next_run_time=utcnow(),
+                id="inboxtui-outbox",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
+        from inboxtui.detection.hook import DETECT_SECONDS
+
+        self.scheduler.add_job(
+            self.detect,
+            "interval",
+            seconds=DETECT_SECONDS,
+            id="inboxtui-detect-tick",
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,

@@ -15,8 +15,11 @@ conversation; other words search the text of its mentions.
 |---|---|
 | `is:new` `is:open` `is:pending` `is:snoozed` `is:resolved` | status (`status:open` is the same) |
 | `is:escalated` | escalated conversations |
+| `is:breached` | an SLA deadline (first response or resolution) has passed; not resolved |
+| `is:due:<1h` `is:due:<=30m` | an SLA deadline falls within that time (not breached, not paused) |
 | `is:assigned` / `is:unassigned` | an agent is / is not assigned (a role alone is not an agent) |
 | `is:mine` | assigned to me |
+| `is:awaiting-approval` | a reply waits for an approver (`inboxtui outbox approve`) |
 | `assignee:NAME` `assignee:me` `assignee:none` | assigned agent, by handle |
 | `role:NAME` `role:none` | routed to a role |
 | `source:NAME` | the configured source's name (quote names with spaces: `source:"Acme blog"`) |
@@ -62,7 +65,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -104,7 +107,7 @@ from inboxtui.models import (
 )
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.text import QueryToken, phrase_tokens
-from inboxtui.timeutil import iso, parse_iso, parse_when
+from inboxtui.timeutil import iso, parse_duration, parse_iso, parse_when, utcnow
 
 KEYS: tuple[str, ...] = (
     "is",
@@ -125,7 +128,16 @@ KEYS: tuple[str, ...] = (
     "sort",
 )
 STATUS_VALUES: tuple[str, ...] = tuple(s.value for s in Status)
-IS_VALUES: tuple[str, ...] = (*STATUS_VALUES, "escalated", "assigned", "unassigned", "mine")
+IS_VALUES: tuple[str, ...] = (
+    *STATUS_VALUES,
+    "escalated",
+    "assigned",
+    "unassigned",
+    "mine",
+    "awaiting-approval",
+    "breached",
+    "due:<1h",
+)
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 SORTS: tuple[str, ...] = ("newest", "oldest", "priority", "followers")
 PRIORITIES: tuple[str, ...] = tuple(PRIORITY_RANK)
@@ -365,8 +377,25 @@ def _time(value: str) -> tuple[str, str | int]:
     return "=", value.strip()
 
 
+_DUE = re.compile(r"due:(<=?)(.+)", re.DOTALL | re.IGNORECASE)
+
+
+def _is_value(value: str) -> tuple[str, str | int]:
+    """`is:` values; `due:<DURATION` keeps the duration in seconds (`due:3600`, op `<`)."""
+    match = _DUE.fullmatch(value.strip())
+    if match is None:
+        return _choice("is", IS_VALUES)(value)
+    try:
+        seconds = int(parse_duration(match.group(2)).total_seconds())
+    except ValueError:
+        raise _BadValue(
+            f"bad duration in '{value}': use e.g. is:due:<1h, is:due:<=30m, is:due:<2d"
+        ) from None
+    return match.group(1), f"due:{seconds}"
+
+
 _VALUES: dict[str, Callable[[str], tuple[str, str | int]]] = {
-    "is": _choice("is", IS_VALUES),
+    "is": _is_value,
     "status": _choice("status", STATUS_VALUES),
     "assignee": _name(strip_at=True),
     "role": _name(),
@@ -832,6 +861,44 @@ def _interrupted(exc: OperationalError) -> bool:
 _PRIORITY_ORDERED = frozenset({"status"})
 
 
+def _sla_condition(value: str, op: str) -> ColumnElement[bool]:
+    """`is:breached` / `is:due:<N`: ranges on the stored deadlines (see `inboxtui.sla`).
+
+    A clock runs for first response until `first_response_at`, for resolution
+    until `resolved_at`; paused (pending/snoozed with `sla_paused_at`), it is
+    breached only if the deadline passed before the pause.
+    """
+    c = Conversation
+    now = utcnow()
+    running = c.status.notin_(["pending", "snoozed"]) | c.sla_paused_at.is_(None)
+    open_ = c.status != "resolved"
+    clocks = (
+        (c.first_response_due_at, c.first_response_at.is_(None)),
+        (c.resolution_due_at, c.resolved_at.is_(None)),
+    )
+    if value == "breached":
+        return and_(
+            open_,
+            or_(
+                *(
+                    and_(
+                        due < now,
+                        pending,
+                        or_(running, due < func.coalesce(c.sla_paused_at, now)),
+                    )
+                    for due, pending in clocks
+                )
+            ),
+        )
+    limit = now + timedelta(seconds=int(value.removeprefix("due:")))
+    within = (lambda due: due < limit) if op == "<" else (lambda due: due <= limit)
+    return and_(
+        open_,
+        running,
+        or_(*(and_(due >= now, within(due), pending) for due, pending in clocks)),
+    )
+
+
 class _Compiler:
     """Turns the tree into one boolean SQL expression; None means "no constraint"."""
 
@@ -915,6 +982,15 @@ class _Compiler:
                 return self.column("agent_id").is_not(None)
             if value == "unassigned":
                 return self.column("agent_id").is_(None)
+            if value == "awaiting-approval":
+                from inboxtui.models import OutboxReply, OutboxState
+
+                return exists().where(
+                    OutboxReply.conversation_id == c.id,
+                    OutboxReply.state == OutboxState.AWAITING_APPROVAL.value,
+                )
+            if value == "breached" or str(value).startswith("due:"):
+                return _sla_condition(str(value), f.op)
             return self.mine()
         if key == "assignee":
             lowered = str(value).lower()
@@ -997,6 +1073,26 @@ def conversation_filter(query: Query, *, dialect: str, me_id: int | None) -> Col
     code can combine it, e.g. routing rules with `conversation.id = :id`.
     """
     return _filter(query, dialect, me_id, None)
+
+
+def bounded_filter(
+    session: Session, query: Query | str, *, me_id: int | None = None
+) -> ColumnElement[bool]:
+    """`conversation_filter` planned for statements that test few conversations.
+
+    For callers whose statement already bounds the conversations it tests (crisis
+    detection: those with mentions in the last hour): search words are checked on
+    each candidate's own indexed documents (`_SqlitePlanner`'s "scan"), not by
+    collecting every match in the store first. Same rows as `conversation_filter`.
+    """
+    query = _as_query(query)
+    dialect = _dialect(session)
+    planner: _Planner | None = None
+    if dialect == "postgresql":
+        planner = _PostgresPlanner(session)
+    elif dialect == "sqlite":
+        planner = _SqlitePlanner(session)
+    return _filter(query, dialect, me_id, planner)
 
 
 # --------------------------------------------------------------------------- paging
@@ -1110,6 +1206,9 @@ class ConversationRow:
     mention_count: int
     tags: tuple[str, ...]
     version: int
+    # the running SLA deadline (first response, else resolution) and when its clock paused
+    sla_due_at: datetime | None = None
+    sla_paused_at: datetime | None = None
 
 
 @dataclass
@@ -1145,6 +1244,8 @@ def _row_select(*extra: Any) -> Select[Any]:
             c.snooze_until,
             c.mention_count,
             c.version,
+            _running_due(),
+            c.sla_paused_at,
             *extra,
         )
         .select_from(c)
@@ -1155,7 +1256,20 @@ def _row_select(*extra: Any) -> Select[Any]:
     )
 
 
-ROW_COLUMNS = 20
+ROW_COLUMNS = 22
+
+
+def _running_due() -> Any:
+    """The deadline the clock runs towards: first response until answered, then resolution."""
+    c = Conversation
+    return case(
+        (
+            c.first_response_at.is_(None) & c.first_response_due_at.is_not(None),
+            c.first_response_due_at,
+        ),
+        (c.resolved_at.is_(None), c.resolution_due_at),
+        else_=None,
+    ).label("sla_due_at")
 
 
 def _tag_names(dialect: str) -> Any:
@@ -1223,6 +1337,8 @@ def _build_rows(records: Sequence[Any]) -> list[ConversationRow]:
             snooze_until,
             mention_count,
             version,
+            sla_due_at,
+            sla_paused_at,
         ) = record[:ROW_COLUMNS]
         out.append(
             ConversationRow(
@@ -1247,6 +1363,8 @@ def _build_rows(records: Sequence[Any]) -> list[ConversationRow]:
                 mention_count=mention_count,
                 tags=_tag_tuple(record[ROW_COLUMNS]),
                 version=version,
+                sla_due_at=sla_due_at,
+                sla_paused_at=sla_paused_at,
             )
         )
     return out
@@ -1368,6 +1486,7 @@ __all__ = [
     "Query",
     "QueryError",
     "TextTerm",
+    "bounded_filter",
     "conversation_filter",
     "count",
     "fetch_page",

@@ -44,13 +44,15 @@ from inboxtui.screens.note import NoteModal
 from inboxtui.screens.picker import AssignPicker
 from inboxtui.screens.priority import PriorityModal
 from inboxtui.screens.save_view import SaveViewModal
+from inboxtui.screens.sentiment import SentimentModal
 from inboxtui.screens.snooze import SnoozeModal
 from inboxtui.screens.tag import TagModal
-from inboxtui.services import views
+from inboxtui.services import sentiment_labels, views
 from inboxtui.text import sanitize
 from inboxtui.timeutil import utcnow
 from inboxtui.widgets.detail_pane import DetailPane
 from inboxtui.widgets.filter_bar import FilterBar
+from inboxtui.widgets.incident_banner import IncidentBanner
 from inboxtui.widgets.queue_list import QueueList
 from inboxtui.widgets.sidebar import Sidebar, View
 
@@ -59,7 +61,6 @@ NARROW = 120
 DETAIL_DELAY = 0.1  # seconds the cursor rests before the detail pane reads the conversation
 GC_FULL_EVERY = 100  # young-generation collections between full ones (Python's default: 10)
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the GIL while another waits (Python: 0.005)
-REPLY_UNAVAILABLE = "Replying is not yet available (composer comes with the reply feature)"
 
 # op -> the service for one conversation (bulk uses services.bulk_ids with the same op names)
 SINGLE_OPS: dict[str, Callable[..., services.Change]] = {
@@ -73,6 +74,7 @@ SINGLE_OPS: dict[str, Callable[..., services.Change]] = {
     "tag": services.tag,
     "untag": services.untag,
     "note": services.add_note,
+    "sentiment": sentiment_labels.correct_label,
 }
 
 
@@ -134,6 +136,7 @@ class InboxScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header(icon="✉")
+        yield IncidentBanner(self.db, id="incident-banner")
         with Horizontal(id="body"):
             yield Sidebar(self.db, me_id=self.me_id, agent=self.agent, id="sidebar")
             with Horizontal(id="main"):
@@ -434,6 +437,27 @@ class InboxScreen(Screen):
     def action_reload(self) -> None:
         self.on_db_changed()
 
+    def action_incidents(self) -> None:
+        """The Incidents screen (`I`): timeline, sparklines, owner, acknowledge, resolve."""
+        from inboxtui.screens.incidents import IncidentsScreen
+
+        self.app.push_screen(
+            IncidentsScreen(self.db, self.agent, clock=self.clock, db_label=self.db_label)
+        )
+
+    def action_reports(self) -> None:
+        """KPI reports (`R`) for the typed filter, if any, computed off the UI thread.
+
+        Only a typed filter narrows them: views such as Inbox (`-is:resolved`)
+        would leave resolved conversations out of the response figures.
+        """
+        from inboxtui.screens.reports import ReportsScreen  # plotext loads on first use
+
+        query = self.queue.query_obj.text if self.view.id == "filter" else ""
+        self.app.push_screen(
+            ReportsScreen(self.db, query=query, me_id=self.me_id, clock=self.clock)
+        )
+
     # ------------------------------------------------------------------ live
 
     def on_db_changed(self) -> None:
@@ -442,6 +466,7 @@ class InboxScreen(Screen):
         self.sidebar.load()
         self.detail.reload()
         self.load_meta()
+        self.query_one(IncidentBanner).load()
 
     # ------------------------------------------------------------------ marks
 
@@ -582,8 +607,38 @@ class InboxScreen(Screen):
 
         self.app.push_screen(NoteModal(), chosen)
 
+    def action_sentiment(self) -> None:
+        """Correct the root mention's label; one conversation at a time (a judgement per post)."""
+        if self.bulk_armed:
+            self.bulk_armed = False
+            self._update_status()
+            self.say("Sentiment is corrected one conversation at a time", "warning")
+            return
+        targets = self._targets()
+        if targets is None:
+            return
+        with self.db.read() as session:
+            current, corrected = sentiment_labels.root_label(session, targets.ids[0])
+
+        def chosen(label: str | None) -> None:
+            if label:
+                self.apply(targets, "sentiment", label=label)
+
+        self.app.push_screen(SentimentModal(current, corrected), chosen)
+
     def action_reply(self) -> None:
-        self.say(REPLY_UNAVAILABLE, "warning")
+        row = self.queue.current_row
+        if row is None:
+            self.say("No conversation selected", "warning")
+            return
+        from inboxtui.screens.composer import ComposerScreen  # only when first needed
+
+        def closed(summary: str | None) -> None:
+            if summary:
+                self.on_db_changed()
+
+        composer = ComposerScreen(self.db, row.id, self.agent, on_outcome=self.say)
+        self.app.push_screen(composer, closed)
 
     def action_open_url(self) -> None:
         row = self.queue.current_row

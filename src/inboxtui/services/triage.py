@@ -15,6 +15,11 @@ and audited. Each operation is one transaction that:
    when the caller passed no `expected_version`;
 5. records one audit `Event` with the changed fields only, before and after.
 
+Assign and unassign check the team's permissions (`inboxtui.team.Permissions`:
+nothing is refused until the team has a lead); a refusal is `PermissionDenied`
+before anything is written. A change of status, role or priority recomputes
+the SLA deadlines (`inboxtui.sla.refresh`) in the same transaction.
+
 Shared rows created on demand (the acting agent, a new tag) are inserted at
 the start of the transaction, before any conversation row is locked, and bulk
 operations lock conversations in ascending id order: together these keep two
@@ -39,6 +44,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from inboxtui import sla
 from inboxtui.db import Database
 from inboxtui.identity import is_system
 from inboxtui.models import (
@@ -54,7 +60,7 @@ from inboxtui.models import (
     Tag,
 )
 from inboxtui.services import audit
-from inboxtui.services.errors import ConflictError, NotFound, ServiceError
+from inboxtui.services.errors import ConflictError, NotFound, PermissionDenied, ServiceError
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import iso, parse_when, to_utc, utcnow
 
@@ -78,6 +84,7 @@ _AGENT = Agent.__table__  # type: ignore[attr-defined]
 _TAG = Tag.__table__  # type: ignore[attr-defined]
 _CONV_TAG = ConversationTag.__table__  # type: ignore[attr-defined]
 _LISTED = 20
+_SLA_INPUTS = frozenset({"status", "role", "priority"})
 
 
 @dataclass(frozen=True)
@@ -433,6 +440,8 @@ def _apply(
         )
     version = state.version + 1
     op.write_more(session, state, plan, actor_id)
+    if _SLA_INPUTS.intersection(plan.after):  # deadlines derive from these: keep them true
+        sla.refresh(session, [conversation_id])
     audit.record(
         session,
         conversation_id=conversation_id,
@@ -466,6 +475,13 @@ def _run(
 # ---------------------------------------------------------------- the operations
 
 
+def _permissions(session: Session, actor: str) -> Any:
+    """Who may move what (`inboxtui.team.Permissions`); imported late (team imports services)."""
+    from inboxtui.team import Permissions
+
+    return Permissions.for_actor(session, actor)
+
+
 def _who(role: str | None, agent: str | None) -> str:
     return " / ".join(x for x in (role, agent) if x) or "nobody"
 
@@ -480,8 +496,10 @@ class _Assign(_Op):
             raise ServiceError("assign needs a role or an agent")
         self.role_id: int | None = None
         self.agent_id: int | None = None
+        self.guard: Any = None
 
     def prepare(self, session: Session, actor: str) -> None:
+        self.guard = _permissions(session, actor)
         if self.role is not None:
             self.role_id = _role_id(session, self.role)
         if self.agent is not None:
@@ -499,6 +517,14 @@ class _Assign(_Op):
             plan.set("agent", state.agent, self.agent, "agent_id", self.agent_id)
         if not plan.after:
             return None
+        if self.guard is not None:
+            self.guard.check_assign(
+                state.id,
+                current_role=(state.role_id, state.role),
+                current_agent=state.agent,
+                new_role=(self.role_id, self.role) if "role" in plan.after else None,
+                new_agent=self.agent if "agent" in plan.after else None,
+            )
         if state.status == Status.NEW:
             plan.set("status", state.status, Status.OPEN.value, "status", Status.OPEN.value)
         role = plan.after.get("role", state.role)
@@ -515,6 +541,10 @@ class _Unassign(_Op):
 
     def __init__(self, role: bool = False) -> None:
         self.role = bool(role)
+        self.guard: Any = None
+
+    def prepare(self, session: Session, actor: str) -> None:
+        self.guard = _permissions(session, actor)
 
     def plan(self, state: _State) -> _Plan | None:
         plan = _plan()
@@ -524,6 +554,10 @@ class _Unassign(_Op):
             plan.set("role", state.role, None, "role_id", None)
         if not plan.after:
             return None
+        if self.guard is not None:
+            self.guard.check_unassign(
+                state.id, current_agent=state.agent, clear_role="role" in plan.after
+            )
         kept = f" (still with {state.role})" if state.role and not self.role else ""
         plan.summary = f"#{state.id} unassigned{kept}"
         return plan
@@ -1004,6 +1038,9 @@ def bulk_ids(
                     continue
                 except NotFound:
                     conflicts.append(f"conversation #{conversation_id} no longer exists")
+                    continue
+                except PermissionDenied as exc:  # refused for this one; the others go on
+                    conflicts.append(f"refused: {exc}")
                     continue
                 if change.changed:
                     changed += 1

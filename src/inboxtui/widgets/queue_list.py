@@ -167,6 +167,31 @@ def urgency(now: datetime, row: q.ConversationRow) -> str:
     return "late" if seconds >= 4 * 3600 else "warn" if seconds >= 3600 else "ok"
 
 
+def sla_left(row: q.ConversationRow, now: datetime) -> tuple[str, str] | None:
+    """SLA time left (`2h`, `-15m` when breached, `‖3h` paused) and its `age` colour:
+    `quiet` while over a quarter of the span is left or paused, `warn` under it, `late`
+    breached."""
+    if row.sla_due_at is None or row.status == "resolved":
+        return None
+    paused = row.status in ("pending", "snoozed") and row.sla_paused_at is not None
+    at = row.sla_paused_at if paused and row.sla_paused_at is not None else now
+    left = (row.sla_due_at - at).total_seconds()
+    span = (row.sla_due_at - row.created_at).total_seconds()
+    text = ("-" if left < 0 else "") + compact_span(abs(left))
+    if paused:
+        return "‖" + text, "late" if left < 0 else "quiet"
+    if left < 0:
+        return text, "late"
+    return text, "warn" if span > 0 and left < span / 4 else "quiet"
+
+
+def compact_span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return "0m"
+
+
 def display(value: str | None, limit: int = 400) -> str:
     """Untrusted text as one inert line; cut early so a 100 KB post costs nothing."""
     if not value:
@@ -250,6 +275,10 @@ def row_text(row: q.ConversationRow, width: int, now: datetime, styles: RowStyle
         used += cols.reach + 1
     parts.append((fit(PRIORITY_MARK.get(row.priority, " "), 1) + " ", styles.priority))
     used += 2
+    clock = sla_left(row, now)
+    if clock is not None:  # only rows under an SLA: the others keep their layout
+        parts.append((fit_right(clock[0], 5) + " ", styles.age[clock[1]]))
+        used += 6
     tail = cols.assignee + 1 + 3
     tail += cols.status + 1 if cols.status else 0
     tail += cols.tags + 1 if cols.tags else 0

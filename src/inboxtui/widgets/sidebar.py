@@ -1,9 +1,10 @@
 """Saved views with live counts: where a shift starts ("what is waiting for me?").
 
-Built-in views (Inbox, Mine, Unassigned, one per role, Escalated, Snoozed,
-Resolved) are queries in the filter language, followed by the views saved in
-the database (the agent's own and the team's). Counts run in a thread worker:
-at a million conversations each is an index scan of tens of milliseconds.
+Built-in views (Inbox, Mine, Unassigned, one per role, Escalated, Breaching
+once some role has an SLA policy, Snoozed, Resolved) are queries in the filter
+language, followed by the views saved in the database (the agent's own and the
+team's). Counts run in a thread worker: at a million conversations each is an
+index scan of tens of milliseconds.
 Names come from users; prompts are plain `Text`, never markup.
 """
 
@@ -38,7 +39,8 @@ def _quoted(name: str) -> str:
     return f'"{name}"' if any(c.isspace() for c in name) else name
 
 
-def builtin_views(roles: list[str]) -> list[View]:
+def builtin_views(roles: list[str], sla: bool = False) -> list[View]:
+    """`sla`: some role has an SLA policy, so the Breaching view (next to Escalated) shows."""
     views = [
         View("inbox", "Inbox", "-is:resolved"),
         View("mine", "Mine", "is:mine -is:resolved"),
@@ -47,6 +49,7 @@ def builtin_views(roles: list[str]) -> list[View]:
     views += [View(f"role-{r}", f"  {r}", f"role:{_quoted(r)} -is:resolved") for r in roles]
     views += [
         View("escalated", "Escalated", "is:escalated -is:resolved"),
+        *([View("breaching", "Breaching", "is:breached")] if sla else []),
         View("snoozed", "Snoozed", "is:snoozed"),
         View("resolved", "Resolved", "is:resolved"),
     ]
@@ -182,7 +185,10 @@ class Sidebar(OptionList):
                     .where(or_(SavedView.agent_id.is_(None), SavedView.agent_id == self.me_id))
                     .order_by(SavedView.position, SavedView.name)
                 ).scalars()
-                views = builtin_views(roles) + [
+                with_sla = session.execute(
+                    select(Role.id).where(Role.sla_policy_id.is_not(None)).limit(1)
+                ).first()
+                views = builtin_views(roles, sla=with_sla is not None) + [
                     View(f"saved-{s.id}", s.name, s.query, s.agent_id is None) for s in saved
                 ]
                 self.app.call_from_thread(self._views_loaded, views)
