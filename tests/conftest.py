@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# the scripted local HTTP server of the adapter tests, for every test that talks HTTP
+from sources.conftest import http_server  # noqa: F401
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 

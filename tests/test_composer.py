@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sources.conftest import ScriptedServer
 from sqlalchemy import select
 from test_tui_helpers import messages, running, settle
 from textual.widgets import Label, Static, TextArea
@@ -37,16 +34,6 @@ from inboxtui.timeutil import utcnow
 HOSTILE = "[bold]boom[/bold] \x1b[31mred"
 
 
-@pytest.fixture
-def http_server() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.closing.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 def seed(

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sources.conftest import ScriptedServer
 from sqlalchemy import select, update
 
 from inboxtui import outbox, services
@@ -49,19 +48,6 @@ BRAND = "ada_token"  # mastodon-mock's demo @ada plays the brand account
 FAN = "grace_token"
 
 
-@pytest.fixture
-def http_server() -> Iterator[ScriptedServer]:
-    import threading
-
-    server = ScriptedServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.closing.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-    assert not server.handler_errors, server.handler_errors[0]
 
 
 @pytest.fixture

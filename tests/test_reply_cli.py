@@ -8,13 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sources.conftest import ScriptedServer
 from sqlalchemy import select
 
 from inboxtui import cli, services
@@ -35,16 +32,6 @@ zh-Hant = "{author.name} 您好，關於{topic}：處理中。"
 """
 
 
-@pytest.fixture
-def http_server() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.closing.set()
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
