@@ -487,3 +487,42 @@ def test_markdown_keeps_hostile_author_text_inert(sqlite_db: Database) -> None:
     assert "@evil\\|x\\`" in md
     assert duration(59) == "59s" and duration(3 * 3600 + 5 * 60) == "3h 05m"
     assert duration(3 * 86400 + 7200) == "3d 02h" and duration(None) == "-"
+
+
+def test_agents_corrections_are_counted(seeded: Database) -> None:
+    from inboxtui.services.sentiment_labels import correct_label
+
+    with seeded.read() as session:
+        conversations = [
+            r[0] for r in session.execute(text("SELECT id FROM conversation ORDER BY id LIMIT 3"))
+        ]
+    before, _ = _report(seeded)
+    assert before.corrections == 0
+    assert "corrected no sentiment labels" in render_markdown(before)
+    changes: Counter[tuple[str | None, str]] = Counter()
+    labels = ("positive", "negative", "neutral")
+    for conversation_id, label in zip(conversations, labels, strict=True):
+        with seeded.read() as session:
+            old = session.execute(
+                text(
+                    "SELECT sentiment_label FROM mention WHERE conversation_id = :c"
+                    " ORDER BY depth, created_at, id LIMIT 1"
+                ),
+                {"c": conversation_id},
+            ).scalar_one()
+        correct_label(seeded, conversation_id, label, actor="alice")
+        if old != label:
+            changes[(old, label)] += 1
+    # periods end on a whole second: look a little past the corrections just made
+    with seeded.read() as session:
+        report = compute_report(
+            session, make_period("7d", now=utcnow() + timedelta(seconds=2)), topics=TOPICS
+        )
+    assert report.corrections == sum(changes.values())
+    assert report.corrections_by_change == dict(changes)
+    data = json.loads(render_json(report))
+    assert data["sentiment"]["corrections"] == report.corrections
+    if report.corrections:
+        assert f"Agents corrected **{report.corrections:,}** sentiment labels" in render_markdown(
+            report
+        )

@@ -57,6 +57,7 @@ from inboxtui.models import (
 from inboxtui.query import Query, bounded_filter, conversation_filter, parse
 from inboxtui.reports.period import Period
 from inboxtui.reports.sql import NONE_NAME, epoch, nearest_rank_percentiles, seconds_between
+from inboxtui.services.sentiment_labels import correction_counts
 from inboxtui.timeutil import utcnow
 
 DEFAULT_TARGET = 0.20
@@ -164,6 +165,9 @@ class Report:
     top_by_reach: list[AuthorFigure]
     top_by_volume: list[AuthorFigure]
     notes: list[str] = field(default_factory=list)
+    # agents' sentiment corrections made in the period: total and (old, new) -> count
+    corrections: int = 0
+    corrections_by_change: dict[tuple[str | None, str], int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -594,6 +598,12 @@ def compute_report(
     if all_time:
         notes.append("templates: replies do not record their template; all-time usage shown")
     by_reach, by_volume = timed("top_authors", lambda: _top_authors(session, scope, period))
+    corrected = timed(
+        "corrections",
+        lambda: correction_counts(session, since=period.since, until=period.until),
+    )
+    if corrected.total and parsed.text:
+        notes.append("sentiment corrections: counted for the whole inbox, not the filter")
     return Report(
         period=period,
         previous=period.previous,
@@ -623,6 +633,8 @@ def compute_report(
         top_by_reach=by_reach,
         top_by_volume=by_volume,
         notes=notes,
+        corrections=corrected.total,
+        corrections_by_change=corrected.by_change,
     )
 
 

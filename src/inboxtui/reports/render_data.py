@@ -81,6 +81,11 @@ def report_dict(report: Report) -> dict[str, Any]:
             "positive": report.positive,
             "negative_share": report.negative_share,
             "target": report.negative_target,
+            "corrections": report.corrections,
+            "corrections_by_change": [
+                {"from": old, "to": new, "count": n}
+                for (old, new), n in sorted(report.corrections_by_change.items(), key=str)
+            ],
         },
         "share_of_voice": [
             {
@@ -134,6 +139,7 @@ def csv_rows(report: Report) -> Iterator[tuple[str, str, str, str, Any]]:
         yield "sentiment", start, "", "positive", b.positive
     yield "sentiment", "", "", "negative_share", report.negative_share
     yield "sentiment", "", "", "target", report.negative_target
+    yield "sentiment", "", "", "corrections", report.corrections
     for t in report.share_of_voice:
         yield "share_of_voice", t.name, t.query, "mentions", t.mentions
         for label, n in _split(t.sentiment).items():

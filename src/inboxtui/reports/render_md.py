@@ -60,6 +60,17 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _corrections(report: Report) -> list[str]:
+    """Agents' corrections of the model's labels: how often, and which way."""
+    if not report.corrections:
+        return ["Agents corrected no sentiment labels in this period.", ""]
+    changes = ", ".join(
+        f"{old or 'unscored'} → {new}: {n:,}"
+        for (old, new), n in sorted(report.corrections_by_change.items(), key=lambda kv: -kv[1])
+    )
+    return [f"Agents corrected **{report.corrections:,}** sentiment labels ({changes}).", ""]
+
+
 def _split(split: SentimentSplit) -> list[str]:
     return [str(split.negative), str(split.neutral), str(split.positive)]
 
@@ -145,6 +156,7 @@ def render_markdown(report: Report) -> str:
         f"scored mentions (negative / (negative + positive)); target "
         f"{percent(report.negative_target)}{verdict}.",
         "",
+        *_corrections(report),
         "## Share of voice",
         "",
     ]

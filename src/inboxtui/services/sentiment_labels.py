@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlmodel import Session
 
 from inboxtui.db import Database
@@ -170,8 +170,17 @@ class CorrectionCounts:
 def correction_counts(
     session: Session, *, since: datetime | None = None, until: datetime | None = None
 ) -> CorrectionCounts:
-    """Corrections made in [since, until): total, per (old, new) label, per agent."""
-    conditions: list[Any] = []
+    """Corrections made in [since, until): total, per (old, new) label, per agent.
+
+    Only changes count: an agent who confirms the model's label (kept, so that
+    re-scoring leaves it alone) did not correct it.
+    """
+    conditions: list[Any] = [
+        or_(
+            _CORRECTION.c.old_label.is_(None),
+            _CORRECTION.c.old_label != _CORRECTION.c.new_label,
+        )
+    ]
     if since is not None:
         conditions.append(_CORRECTION.c.created_at >= since)
     if until is not None:
