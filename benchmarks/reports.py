@@ -20,15 +20,13 @@ removes the stale copy) instead of timing an old schema.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import statistics
 import sys
 import time
-import uuid
-from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from bench_db import scratch_schema, seeded_sqlite
+from sqlalchemy import text
 
 from inboxtui.db import Database, open_database
 from inboxtui.reports import compute_report, make_period
@@ -43,36 +41,7 @@ CASES = [
     ("7d", "tag:billing"),
     ("7d", "refund"),
 ]
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations" / "versions"
 TOPICS = [("battery", "battery OR 電池 OR 电池"), ("refund", "refund OR 退款"), ("X2", "x2")]
-
-
-def _schema_key() -> str:
-    """A short hash of the migration files: a changed schema gets a fresh cached database."""
-    digest = hashlib.sha1()
-    for path in sorted(MIGRATIONS.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:8]
-
-
-def seeded_sqlite(n: int) -> Database:
-    key = _schema_key()
-    path = Path(f"/tmp/inboxtui-reports-bench-{n}-{key}.db")
-    if not path.exists():
-        for stale in Path("/tmp").glob(f"inboxtui-reports-bench-{n}-*"):
-            stale.unlink()  # an older schema's copy (or a partial one)
-        partial = path.with_suffix(".partial")
-        print(f"seeding {n:,} mentions into {path} (cached for next runs) ...", flush=True)
-        started = time.perf_counter()
-        db = open_database(str(partial))
-        seed_demo(db, n)
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.dispose()
-        partial.rename(path)
-        print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
-    return open_database(str(path))
 
 
 def measure(database: Database, label: str, repeat: int) -> None:
@@ -121,12 +90,8 @@ def main() -> int:
         measure(database, "SQLite", args.repeat)
         database.dispose()
     if args.pg:
-        schema = f"inboxtui_reports_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg_server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        try:
-            database = open_database(f"{args.pg_server}?options=-csearch_path%3D{schema}")
+        with scratch_schema(args.pg_server, "inboxtui_reports_bench") as url:
+            database = open_database(url)
             print(f"\nseeding {args.pg:,} mentions into PostgreSQL (not timed) ...", flush=True)
             seed_demo(database, args.pg)
             with database.engine.connect() as conn:
@@ -134,10 +99,6 @@ def main() -> int:
                 conn.commit()
             measure(database, "PostgreSQL", args.repeat)
             database.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
     return 0
 
 

@@ -24,8 +24,9 @@ import time
 import uuid
 from pathlib import Path
 
+from bench_db import scratch_schema
 from rich.cells import cell_len
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from inboxtui.db import Database, open_database
 from inboxtui.interchange import import_jsonl
@@ -164,18 +165,8 @@ def main() -> int:
         run("SQLite", str(db_path), args.sqlite, workdir)
         print(f"database file: {db_path} ({db_path.stat().st_size / 1e6:,.0f} MB)")
     if args.pg:
-        schema = f"inboxtui_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(args.pg_server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        try:
-            run(
-                "PostgreSQL", f"{args.pg_server}?options=-csearch_path%3D{schema}", args.pg, workdir
-            )
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        with scratch_schema(args.pg_server) as url:
+            run("PostgreSQL", url, args.pg, workdir)
     return 0
 
 

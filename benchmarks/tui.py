@@ -13,9 +13,7 @@ Prints (never asserts: machines are noisy):
 Targets (issue #3): launch <= 1.5 s, j p99 <= 16 ms, page down p99 <= 30 ms,
 filter/search <= 150 ms, RSS <= 250 MB and flat from 100k to 1M.
 
-Seeding a million mentions takes minutes, so the seeded database is cached
-as /tmp/inboxtui-bench-<N>.db (written under a temporary name, renamed when
-complete; delete it to re-seed).
+The seeded database is cached in /tmp (see `bench_db.py`; delete it to re-seed).
 """
 
 from __future__ import annotations
@@ -28,33 +26,15 @@ import sys
 import time
 from pathlib import Path
 
+from bench_db import seeded_sqlite
 from textual import events
 
 from inboxtui.app import InboxApp
-from inboxtui.db import Database, open_database
-from inboxtui.seed import seed_demo
+from inboxtui.db import Database
 
 SIZE = (160, 48)
 FILTERS = ["is:open", "role:support", "tag:billing", "is:escalated", "sort:priority is:open"]
 SEARCHES = ["battery", "refund", "退款", "营销", '"money back"']
-
-
-def seeded(n: int) -> Database:
-    path = Path(f"/tmp/inboxtui-bench-{n}.db")
-    if not path.exists():
-        partial = path.with_suffix(".partial")
-        for leftover in Path("/tmp").glob(partial.name + "*"):
-            leftover.unlink()
-        print(f"seeding {n:,} mentions into {path} (cached for next runs) ...", flush=True)
-        started = time.perf_counter()
-        db = open_database(str(partial))
-        seed_demo(db, n)
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.dispose()
-        partial.rename(path)
-        print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
-    return open_database(str(path))
 
 
 def rss_mb() -> float:
@@ -240,7 +220,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     os.environ.setdefault("INBOXTUI_HOME", "/tmp/inboxtui-bench-home")
-    db = seeded(args.mentions)
+    db = seeded_sqlite(args.mentions)
     try:
         asyncio.run(bench(db, args.mentions, args.presses, not args.back_to_back))
     finally:
