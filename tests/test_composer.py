@@ -337,3 +337,30 @@ async def test_an_approver_reviews_edits_approves_and_rejects(
         states = dict(session.execute(select(OutboxReply.id, OutboxReply.state)).all())
         assert states == {first.outbox_id: "sent", second.outbox_id: "rejected"}
         assert load_draft(sqlite_db, conversation, "tester") is None  # a review is no draft
+
+
+async def test_the_mastodon_limit_is_the_instances(sqlite_db: Database, http_server) -> None:
+    """No `max_characters` option: the counter asks the instance (`/api/v2/instance`)."""
+    http_server.add(
+        "/api/v2/instance",
+        json={"domain": "example.social", "configuration": {"statuses": {"max_characters": 1000}}},
+    )
+    seed(sqlite_db, url=http_server.url)
+    async with running(sqlite_db) as (app, pilot):
+        await open_composer(app, pilot)
+        await pilot.press(*"hello")
+        await settle(pilot, app)
+        assert label(app, "#counter") == "5/1000 characters"
+    assert len(http_server.requests_to("/api/v2/instance")) == 1
+
+
+async def test_an_instance_that_cannot_say_leaves_the_default(
+    sqlite_db: Database, http_server
+) -> None:
+    http_server.add("/api/v2/instance", status=503)
+    seed(sqlite_db, url=http_server.url)
+    async with running(sqlite_db) as (app, pilot):
+        await open_composer(app, pilot)
+        await pilot.press(*"hi")
+        await settle(pilot, app)
+        assert label(app, "#counter") == "2/500 characters"

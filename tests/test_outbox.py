@@ -229,9 +229,13 @@ async def test_permanent_failure_is_recorded_then_retry_and_cancel(
     assert actions(db, conv)[-1] == "reply.failed"
     (listed,) = outbox.list_outbox(db, states=["failed"])
     assert listed.id == queued.outbox_id and "422" in (listed.last_error or "")
+    with db.read() as session:  # the TUI and `list` find it with the filter language
+        assert matching_ids(session, "is:reply-failed") == [conv]
 
     assert "queued again" in outbox.retry(db, queued.outbox_id, actor="lin")
     assert row(db, queued.outbox_id).state == "queued"
+    with db.read() as session:
+        assert matching_ids(session, "is:reply-failed") == []
     assert "cancelled" in outbox.cancel(db, queued.outbox_id, actor="lin")
     assert await OutboxWorker(db, client=client).run_once() == []
     with pytest.raises(ServiceError, match="is cancelled: only failed or queued"):

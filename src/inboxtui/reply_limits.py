@@ -1,8 +1,9 @@
 """How long a reply may be on each platform, counted the way the platform counts.
 
 Mastodon counts characters with every URL as 23 and `@user@domain` as its
-`@user` part, against the instance's `max_characters` (500 by default; a
-source's `max_characters=` option overrides). Bluesky counts graphemes (300).
+`@user` part, against the instance's `max_characters` (read once per process
+from `/api/v2/instance`; a source's `max_characters=` option overrides; 500
+when neither is known). Bluesky counts graphemes (300).
 Reddit 10,000 and GitHub 65,536 characters; Discourse uses the forum's
 `max_post_length` (a source's `max_characters=` option, 32,000 by default).
 Sources without a reply API have no limit: the agent replies on the site.
@@ -15,6 +16,8 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import httpx
+
 MASTODON_URL_LENGTH = 23
 DEFAULT_LIMITS: dict[str, int] = {
     "mastodon": 500,
@@ -26,6 +29,37 @@ DEFAULT_LIMITS: dict[str, int] = {
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 _MASTODON_MENTION = re.compile(r"(?<![\w/])(@[\w.]+)@[\w.-]+\.\w+", re.UNICODE)
 _ZWJ = "\u200d"
+
+
+# instance URL -> its max_characters (None: asked, not known); asked once per process
+_INSTANCE_LIMITS: dict[str, int | None] = {}
+
+
+def mastodon_instance_limit(url: str, *, timeout: float = 3.0) -> int | None:
+    """The instance's `configuration.statuses.max_characters`, or None when it cannot say.
+
+    Called from a worker thread when the composer opens; a slow or broken
+    instance costs at most `timeout` once, then the default applies.
+    """
+    base = url.rstrip("/")
+    if base in _INSTANCE_LIMITS:
+        return _INSTANCE_LIMITS[base]
+    limit: int | None = None
+    try:
+        from inboxtui.sources.base import USER_AGENT
+
+        response = httpx.get(
+            f"{base}/api/v2/instance", timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        if response.status_code == 200:
+            value = response.json().get("configuration", {}).get("statuses", {})
+            value = value.get("max_characters") if isinstance(value, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                limit = value
+    except (httpx.HTTPError, ValueError, AttributeError):
+        limit = None
+    _INSTANCE_LIMITS[base] = limit
+    return limit
 
 
 @dataclass(frozen=True)
@@ -103,4 +137,12 @@ def measure(kind: str, text: str, options: Mapping[str, str] | None = None) -> L
     return Length(len(text), limit, "characters")
 
 
-__all__ = ["DEFAULT_LIMITS", "Length", "graphemes", "limit_for", "mastodon_length", "measure"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Length",
+    "graphemes",
+    "limit_for",
+    "mastodon_instance_limit",
+    "mastodon_length",
+    "measure",
+]

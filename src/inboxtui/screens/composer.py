@@ -1,11 +1,12 @@
 """The reply composer (`r` in the queue): the thread above, the reply below.
 
-`ctrl+t` picks a template (fuzzy, by name, shortcut or body) and inserts it,
-filled for this conversation in the author's language, asking for custom
-fields it needs; several templates can go into one reply. A live counter
-shows the platform's limit and sending over it is refused. `ctrl+o` switches
-between a public reply and an internal note. `ctrl+s` writes the reply to the
-outbox (nothing is lost if the network is down) and starts the sender.
+`ctrl+t` (or `/` while the reply is empty) picks a template (fuzzy, by
+name, shortcut or body) and inserts it, filled for this conversation in the
+author's language, asking for custom fields it needs; several templates can
+go into one reply. A live counter shows the platform's limit and sending over
+it is refused. `ctrl+o` switches between a public reply and an internal
+note. `ctrl+s` writes the reply to the outbox (nothing is lost if the network
+is down) and starts the sender.
 Sources without a reply API (RSS, Hacker News): `ctrl+s` copies the text for
 pasting on the site and, once confirmed, records the reply as made by hand.
 
@@ -32,6 +33,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Input, Label, Static, TextArea
@@ -52,7 +54,7 @@ from inboxtui.outbox import (
     render_templates,
 )
 from inboxtui.presence import HEARTBEAT, describe, leave, replies_since, replying, touch
-from inboxtui.reply_limits import Length
+from inboxtui.reply_limits import Length, mastodon_instance_limit
 from inboxtui.screens.confirm import ConfirmModal
 from inboxtui.screens.note import NoteModal
 from inboxtui.screens.picker import PickerBase, key_hint, plain
@@ -60,6 +62,7 @@ from inboxtui.services.errors import ServiceError
 from inboxtui.templates import TemplateSpec, list_templates
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
+from inboxtui.widgets.detail_pane import THREAD_SHOWN
 
 log = logging.getLogger(__name__)
 DRAFT_SAVE_DELAY = 0.5  # seconds of quiet typing before the draft is written
@@ -164,6 +167,10 @@ class ComposerScreen(Screen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", id="composer.send", priority=True),
         Binding("ctrl+t", "templates", "Template", id="composer.templates", priority=True),
+        # only while the reply is empty (check_action): otherwise `/` is typed as usual
+        Binding(
+            "slash", "templates(True)", "Template", show=False, id="composer.slash", priority=True
+        ),
         Binding("ctrl+o", "toggle_mode", "Reply/Note", id="composer.toggle", priority=True),
         Binding("ctrl+r", "reject", "Reject", id="composer.reject", priority=True),
         Binding("escape", "close", "Close (keeps the draft)", id="composer.close"),
@@ -228,12 +235,17 @@ class ComposerScreen(Screen[str | None]):
     def _load(self) -> None:
         with self.db.read() as session:
             target = load_target(session, self.conversation_id, self.agent)
-            detail = details.load(session, self.conversation_id)
+            detail = details.load(session, self.conversation_id, newest=THREAD_SHOWN)
             approver = is_approver(session, self.agent)
         waiting = list_outbox(
             self.db, states=["awaiting_approval"], conversation_id=self.conversation_id
         )
         pending = waiting[-1] if waiting else None  # the oldest first
+        options = target.options
+        if target.kind == "mastodon" and "max_characters" not in options and options.get("url"):
+            limit = mastodon_instance_limit(options["url"])
+            if limit is not None:
+                options["max_characters"] = str(limit)
         templates = [spec for spec in list_templates(self.db) if spec.fits(target.kind)]
         draft = load_draft(self.db, self.conversation_id, self.agent)
         opened_at = utcnow()
@@ -378,7 +390,8 @@ class ComposerScreen(Screen[str | None]):
         if self.loaded:
             self._draft_worker(self._draft())
 
-    def action_templates(self) -> None:
+    def action_templates(self, slash: bool = False) -> None:
+        """The picker (`ctrl+t`, or `/` on an empty reply: escape then leaves the `/` typed)."""
         if self.target is None:
             return
 
@@ -386,8 +399,21 @@ class ComposerScreen(Screen[str | None]):
             spec = next((s for s in self.templates if s.name == name), None)
             if spec is not None:
                 self._ask_fields(spec, [f for f in spec.fields() if not self.fields.get(f)])
+            elif slash:  # as in chat apps: a reply may start with "/"
+                self.query_one("#body", TextArea).insert("/")
 
         self.app.push_screen(TemplatePicker(self.templates), chosen)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "templates" and parameters == (True,):  # False: `/` is typed as text
+            return self.target is not None and self.review is None and not self._typed()
+        return True
+
+    def _typed(self) -> bool:
+        try:
+            return bool(self.query_one("#body", TextArea).text)
+        except NoMatches:  # not composed yet
+            return True
 
     def _ask_fields(self, spec: TemplateSpec, missing: list[str]) -> None:
         if not missing:

@@ -21,6 +21,9 @@ Why it is built this way:
   and `render_lines` hands the cached strips to the compositor as they are.
 - Untrusted text is sanitised and emitted as plain segments, never markup;
   columns are cut and padded by terminal cells so wide CJK text aligns.
+- "Lin is replying" (`✎Lin` before the excerpt) is read for the loaded window
+  every `PRESENCE_REFRESH` seconds and after a reload, in one query; a row
+  pays one dict lookup, and its marker is part of its cache keys.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from inboxtui import query as q
 from inboxtui.db import Database
 from inboxtui.keymap import QUEUE_KEYS, bindings
 from inboxtui.models import PRIORITY_RANK
+from inboxtui.presence import HEARTBEAT, replying_on
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
 
@@ -61,6 +65,7 @@ MAX_FETCH = 200  # rows per fetch at most (a missing run of the window is read a
 STRIDE = 5000  # rows per fetch when walking to a far position (only the last is kept)
 MAX_ROWS = 4000  # rows kept in memory around the viewport
 CACHED_PAGES = 12  # pages of drawn rows kept (read-ahead, behind, cursor variants)
+PRESENCE_REFRESH = HEARTBEAT  # seconds between reads of who is replying on loaded rows
 PRERENDER_SLICE = 0.003  # seconds of read-ahead row drawing per turn of the event loop
 REVERSE_SORT = {"newest": "oldest", "oldest": "newest"}
 
@@ -260,8 +265,13 @@ class RowText:
     exact: bool
 
 
-def row_text(row: q.ConversationRow, width: int, now: datetime, styles: RowStyles) -> RowText:
-    """Every column but the mark, each cut to its cells; see `row_segments`."""
+def row_text(
+    row: q.ConversationRow, width: int, now: datetime, styles: RowStyles, replying: str = ""
+) -> RowText:
+    """Every column but the mark, each cut to its cells; see `row_segments`.
+
+    `replying` ("✎Lin") takes the start of the excerpt's cells: the layout stays.
+    """
     cols = _columns(width)
     author = display(row.author_name or row.author_handle, 60) or "?"
     parts: list[tuple[str, Style | None]] = [
@@ -286,6 +296,10 @@ def row_text(row: q.ConversationRow, width: int, now: datetime, styles: RowStyle
     title = display(row.title, 200)
     excerpt = display(row.excerpt, excerpt_width + 20)
     line = f"{title} — {excerpt}" if title and excerpt and title != excerpt else title or excerpt
+    if replying:
+        marker = min(cell_len(replying) + 1, excerpt_width // 2)
+        parts.append((fit(replying, marker - 1) + " ", styles.assignee))
+        excerpt_width -= marker
     parts.append((fit(line, excerpt_width) + " ", None))
     if row.agent:
         parts.append((fit("@" + display(row.agent, 40), cols.assignee) + " ", styles.assignee))
@@ -566,6 +580,7 @@ class QueueList(ScrollView, can_focus=True):
         self._prerender_scheduled = False
         self._ensure_scheduled = False
         self._direction = 1  # of the last cursor move or scroll: read-ahead goes that way
+        self.replying: dict[int, str] = {}  # conversation id -> "✎Lin" (loaded rows only)
 
     # ------------------------------------------------------------------ public API
 
@@ -655,6 +670,7 @@ class QueueList(ScrollView, can_focus=True):
                 self._reread.add(self._stale[anchor].id)
         self._count()
         self._schedule_ensure()
+        self.refresh_presence()
 
     def refresh_rows(self, rows: Iterable[q.ConversationRow]) -> None:
         """Replace loaded rows in place (after an action), keeping position and marks."""
@@ -805,6 +821,30 @@ class QueueList(ScrollView, can_focus=True):
 
     def _set_height(self, total: int) -> None:
         set_virtual_size(self, Size(self.scrollable_content_region.width, total))
+
+    def on_mount(self) -> None:
+        self.set_interval(PRESENCE_REFRESH, self.refresh_presence)
+
+    def refresh_presence(self) -> None:
+        """Re-read who has a composer open on the loaded window's rows (one query)."""
+        window = self._window()
+        ids = tuple(row.id for i, row in self._rows.items() if i in window)
+        if ids or self.replying:
+            self._presence_worker(ids)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="queue-presence")
+    def _presence_worker(self, ids: tuple[int, ...]) -> None:
+        try:
+            found = replying_on(self.db, ids)
+        except Exception:  # the database is away: the markers wait for the next read
+            return
+        markers = {cid: "✎" + display(", ".join(names), 60) for cid, names in found.items()}
+        self._call(self._presence_loaded, markers)
+
+    def _presence_loaded(self, markers: dict[int, str]) -> None:
+        if markers != self.replying:
+            self.replying = markers
+            self.refresh()
 
     def on_resize(self, event: events.Resize) -> None:
         lines = CACHED_PAGES * max(50, self.scrollable_content_region.height)
@@ -1226,14 +1266,15 @@ class QueueList(ScrollView, can_focus=True):
         marked = row.id in self.marks
         when = age(now, row.last_activity_at)
         sla = urgency(now, row)
-        key = (row.id, row.version, width, selected, marked, when, sla, frame.focused)
+        replying = self.replying.get(row.id, "")
+        key = (row.id, row.version, width, selected, marked, when, sla, frame.focused, replying)
         strip = self._strips.get(key)
         if strip is None:
             styles = self._row_styles()
-            text_key = (row.id, row.version, width, when, sla)
+            text_key = (row.id, row.version, width, when, sla, replying)
             text = self._texts.get(text_key)
             if text is None:
-                text = self._texts[text_key] = row_text(row, width, now, styles)
+                text = self._texts[text_key] = row_text(row, width, now, styles, replying)
             overlay: Style | None = None
             if marked:
                 overlay = self.get_component_rich_style("queue-list--marked", partial=True)
