@@ -25,9 +25,11 @@ from textual.timer import Timer
 from inboxtui import keymap
 from inboxtui.db import Database
 from inboxtui.live import Watcher
+from inboxtui.screens.activity import ActivityScreen
 from inboxtui.screens.help import HelpScreen
 from inboxtui.screens.inbox import InboxScreen
 from inboxtui.screens.sources import SourcesScreen
+from inboxtui.screens.team import TeamScreen
 from inboxtui.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -142,7 +144,7 @@ class InboxApp(App[None]):
         with contextlib.suppress(LookupError):
             self.inbox.on_db_changed()
         for screen in self.screen_stack:
-            if isinstance(screen, SourcesScreen):
+            if isinstance(screen, SourcesScreen | TeamScreen):
                 screen.load()
 
     def on_polled(self, message: Polled) -> None:
@@ -231,6 +233,10 @@ class InboxApp(App[None]):
             specs += [(s, screen) for s in keymap.INBOX_KEYS]
         elif isinstance(screen, SourcesScreen):
             specs = [(s, screen) for s in keymap.SOURCES_KEYS]
+        elif isinstance(screen, TeamScreen):
+            specs = [(s, screen) for s in keymap.TEAM_KEYS]
+        elif isinstance(screen, ActivityScreen):
+            specs = [(s, screen) for s in keymap.ACTIVITY_KEYS]
         for spec, target in specs:
             keys = self._keymap.get(spec.id, spec.keys).split(",")[0]
             yield SystemCommand(

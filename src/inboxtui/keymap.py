@@ -102,6 +102,9 @@ INBOX_KEYS: tuple[KeySpec, ...] = (
     K("inbox.sources", "S", "app.sources", "Sources: health, enable, test, poll now", "View"),
     K("inbox.incidents", "I", "incidents", "Incidents: timeline, owner, resolve", "View"),
     K("inbox.reports", "R", "reports", "Reports: KPI charts for the current filter", "View"),
+    K("inbox.team", "M", "team", "Team: roles, agents, duty, capacity, rebalance", "View"),
+    K("inbox.activity", "E", "activity", "Activity: the audit log of everyone", "View"),
+    K("inbox.templates", "T", "templates", "Templates: edit canned replies", "View"),
 )
 
 # Keys of the Sources screen (`S`).
@@ -137,6 +140,48 @@ INCIDENTS_KEYS: tuple[KeySpec, ...] = (
     K("incidents.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
 )
 
+# Keys of the Team screen (`M`).
+TEAM_KEYS: tuple[KeySpec, ...] = (
+    K("team.duty", "d", "toggle_duty", "On duty / away (the agent)", "Team", "Duty"),
+    K("team.more", "plus", "capacity_up", "Capacity +1 (the agent)", "Team", "Cap+", "+"),
+    K("team.less", "minus", "capacity_down", "Capacity -1 (the agent)", "Team", "Cap-", "-"),
+    K("team.rebalance", "b", "rebalance", "Rebalance the role (leads)", "Team", "Rebalance"),
+    K("team.refresh", "r", "refresh_team", "Re-read the team", "Team"),
+    K("team.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
+)
+
+# Keys of the Activity screen (`E`).
+ACTIVITY_KEYS: tuple[KeySpec, ...] = (
+    K(
+        "activity.filter",
+        "slash",
+        "filter_events",
+        "Filter: actor: action: since: #ID",
+        "Activity",
+        "Filter",
+        "/",
+    ),
+    K(
+        "activity.open",
+        "enter",
+        "open_event",
+        "Open the conversation in the inbox",
+        "Activity",
+        "Open",
+        "⏎",
+    ),
+    K("activity.refresh", "r", "refresh_activity", "Re-read from the newest", "Activity"),
+    K(
+        "activity.back",
+        "escape,q",
+        "close",
+        "Back (closes the filter first)",
+        "Move",
+        "Back",
+        "esc",
+    ),
+)
+
 # Keys of the whole application.
 APP_KEYS: tuple[KeySpec, ...] = (
     K("app.help", "question_mark", "help", "Help: every key here", "App", "Help", "?"),
@@ -146,7 +191,14 @@ APP_KEYS: tuple[KeySpec, ...] = (
 )
 
 ALL_KEYS: tuple[KeySpec, ...] = (
-    QUEUE_KEYS + INBOX_KEYS + SOURCES_KEYS + REPORTS_KEYS + INCIDENTS_KEYS + APP_KEYS
+    QUEUE_KEYS
+    + INBOX_KEYS
+    + SOURCES_KEYS
+    + REPORTS_KEYS
+    + INCIDENTS_KEYS
+    + TEAM_KEYS
+    + ACTIVITY_KEYS
+    + APP_KEYS
 )
 BY_ACTION: dict[str, KeySpec] = {spec.action: spec for spec in ALL_KEYS}
 BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in ALL_KEYS}

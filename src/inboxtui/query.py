@@ -20,6 +20,7 @@ conversation; other words search the text of its mentions.
 | `is:assigned` / `is:unassigned` | an agent is / is not assigned (a role alone is not an agent) |
 | `is:mine` | assigned to me |
 | `is:awaiting-approval` | a reply waits for an approver (`inboxtui outbox approve`) |
+| `is:reply-failed` | a reply gave up (bad token, refused, 8 attempts): `inboxtui outbox retry` |
 | `assignee:NAME` `assignee:me` `assignee:none` | assigned agent, by handle |
 | `role:NAME` `role:none` | routed to a role |
 | `source:NAME` | the configured source's name (quote names with spaces: `source:"Acme blog"`) |
@@ -135,6 +136,7 @@ IS_VALUES: tuple[str, ...] = (
     "unassigned",
     "mine",
     "awaiting-approval",
+    "reply-failed",
     "breached",
     "due:<1h",
 )
@@ -989,6 +991,13 @@ class _Compiler:
                     OutboxReply.conversation_id == c.id,
                     OutboxReply.state == OutboxState.AWAITING_APPROVAL.value,
                 )
+            if value == "reply-failed":
+                from inboxtui.models import OutboxReply, OutboxState
+
+                return exists().where(
+                    OutboxReply.conversation_id == c.id,
+                    OutboxReply.state == OutboxState.FAILED.value,
+                )
             if value == "breached" or str(value).startswith("due:"):
                 return _sla_condition(str(value), f.op)
             return self.mine()
@@ -1465,6 +1474,28 @@ def matching_ids(session: Session, query: Query | str, *, me_id: int | None = No
     return [row[0] for row in session.exec(statement)]
 
 
+def position_of(
+    session: Session, query: Query | str, conversation_id: int, *, me_id: int | None = None
+) -> int | None:
+    """The row index of `conversation_id` in `query`'s order, None if it does not match.
+
+    Two counts, no id list: the Activity screen jumps the queue to a conversation.
+    """
+    query = _as_query(query)
+    condition = conversation_filter(query, dialect=_dialect(session), me_id=me_id)
+    keys = [expr for expr, _ in _ORDERS[query.sort][0]]
+    found = session.exec(
+        _id_select(query.sort, *keys).where(condition, Conversation.id == conversation_id)
+    ).first()
+    if found is None:
+        return None
+    after = _after(Cursor(query.sort, tuple(found[1:]), conversation_id))
+    others = Conversation.id != conversation_id
+    before = _id_select(query.sort).where(condition, not_(after), others)
+    statement = select(func.count()).select_from(before.subquery())
+    return int(session.exec(statement).scalar_one())
+
+
 def fetch_rows(session: Session, ids: Sequence[int]) -> list[ConversationRow]:
     """Fresh rows for `ids`, in the order given; ids that no longer exist are skipped."""
     if not ids:
@@ -1493,4 +1524,5 @@ __all__ = [
     "fetch_rows",
     "matching_ids",
     "parse",
+    "position_of",
 ]

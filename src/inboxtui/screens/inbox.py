@@ -458,6 +458,50 @@ class InboxScreen(Screen):
             ReportsScreen(self.db, query=query, me_id=self.me_id, clock=self.clock)
         )
 
+    def action_team(self) -> None:
+        """The Team screen (`M`): roles, agents, duty, capacity, a lead's rebalance."""
+        from inboxtui.screens.team import TeamScreen
+
+        self.app.push_screen(TeamScreen(self.db, self.agent, db_label=self.db_label))
+
+    def action_activity(self) -> None:
+        """The Activity screen (`E`): everyone's audit log; `enter` comes back to a row."""
+        from inboxtui.screens.activity import ActivityScreen
+
+        self.app.push_screen(
+            ActivityScreen(self.db, clock=self.clock, db_label=self.db_label),
+            lambda chosen: self.go_to_conversation(chosen) if chosen else None,
+        )
+
+    def go_to_conversation(self, conversation_id: int) -> None:
+        """Put the cursor on `conversation_id` in the current view (else show it in detail)."""
+        self._go_to_worker(conversation_id, self.queue.query_obj)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="go-to")
+    def _go_to_worker(self, conversation_id: int, query: q.Query) -> None:
+        try:
+            with self.db.read() as session:
+                index = q.position_of(session, query, conversation_id, me_id=self.me_id)
+        except Exception as exc:  # a database failure: said plainly, the inbox stays
+            self.app.call_from_thread(self.say, f"could not find #{conversation_id}: {exc}")
+            return
+        self.app.call_from_thread(self._went_to, conversation_id, index)
+
+    def _went_to(self, conversation_id: int, index: int | None) -> None:
+        if index is None:
+            self.say(f"#{conversation_id} is not in this view: shown in the detail pane")
+            self._show_detail(conversation_id)
+            return
+        self.queue.move_to(index)
+        self.queue.focus()
+        self._show_detail(conversation_id)
+
+    def action_templates(self) -> None:
+        """The Templates screen (`T`): list, edit, create and delete canned replies."""
+        from inboxtui.screens.templates import TemplatesScreen
+
+        self.app.push_screen(TemplatesScreen(self.db, self.agent, db_label=self.db_label))
+
     # ------------------------------------------------------------------ live
 
     def on_db_changed(self) -> None:
