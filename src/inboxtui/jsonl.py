@@ -195,7 +195,8 @@ def parsed_blocks(
         for first, data in blocks:
             if worker is None and parallel is None and seen >= WORKER_MIN_LINES:
                 worker = _Worker.start(dialect)
-            if worker is not None and worker.ready.is_set() and not worker.failed:
+            # asked for a worker: it takes over even if it died since (take_over says so)
+            if worker is not None and worker.ready.is_set() and (parallel or not worker.failed):
                 yield from worker.take_over(chain([(first, data)], blocks))
                 return
             parsed = parse_block(first, data, dialect)
@@ -255,6 +256,7 @@ class _Worker:
         self.process = process
         self.ready = threading.Event()
         self.failed: str | None = None
+        self.started = False  # it said READY (it may still die later: take_over reports that)
         self.results: queue.Queue[Any] = queue.Queue(_QUEUE_BLOCKS)
         self.feed_error: BaseException | None = None
         self.finished = False  # the worker said "done"
@@ -278,8 +280,9 @@ class _Worker:
         return cls(process)
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
+        """True once the worker said READY, even if it died right after (reported later)."""
         self.ready.wait(timeout)
-        return self.ready.is_set() and not self.failed
+        return self.started
 
     def _collect(self) -> None:
         """Receiver thread: the worker's frames -> `results` (a bounded queue)."""
@@ -288,6 +291,7 @@ class _Worker:
             while True:
                 tag, payload = _read_frame(self.process.stdout)
                 if tag == READY:
+                    self.started = True
                     self.ready.set()
                     continue
                 self._put((tag, payload))
