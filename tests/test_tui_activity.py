@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -88,25 +87,11 @@ def test_pages_newest_first_with_filters(db: Database) -> None:
 # ---------------------------------------------------------------- the screen
 
 
-async def settle_activity(pilot: Pilot, app: InboxApp, rounds: int = 2000) -> None:
-    quiet = 0
-    for _ in range(rounds):
-        await pilot.pause()
-        screen = app.screen
-        busy = isinstance(screen, ActivityScreen) and screen.is_busy
-        if busy or app.inbox.is_busy or any(w.is_running for w in app.workers):
-            quiet = 0
-            await asyncio.sleep(0.01)
-            continue
-        quiet += 1
-        if quiet == 3:
-            return
-    raise AssertionError("the Activity screen did not settle")
 
 
 async def open_activity(pilot: Pilot, app: InboxApp) -> ActivityScreen:
     await pilot.press("E")
-    await settle_activity(pilot, app)
+    await settle(pilot, app, rounds=2000)
     screen = app.screen
     assert isinstance(screen, ActivityScreen)
     return screen
@@ -147,20 +132,20 @@ async def test_the_log_filtered_inert_and_opening_a_conversation(db: Database) -
         assert screen.filter_input.value == "#3"  # typed keys go to the input
         screen.filter_input.value = "actor:alice bogus"
         await pilot.press("enter")
-        await settle_activity(pilot, app)
+        await settle(pilot, app, rounds=2000)
         error = screen.query_one("#filter-error").render()
         assert "unknown term 'bogus'" in str(error)
         assert "            ^^^^^" in str(error)  # the caret under the bad term
         assert screen.table.row_count == total  # nothing applied
         screen.filter_input.value = "actor:alice "
         await pilot.press("enter")
-        await settle_activity(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert [e.actor for e in screen.events] == ["alice"]
         assert "matching actor:alice" in str(screen.query_one("#status").render())
         await pilot.press("slash")
         screen.filter_input.value = "action:agent"
         await pilot.press("enter")
-        await settle_activity(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert {e.action for e in screen.events} == {"agent.create"}
         await pilot.press("enter")  # a team event: no conversation to open
         assert "This event is about the team, not a conversation" in messages(app)
@@ -199,10 +184,10 @@ async def test_pages_load_as_the_cursor_reaches_the_bottom(
         assert screen.table.row_count == 20 and screen.more
         assert screen.events[0].after["n"] == 44
         await pilot.press("ctrl+end")  # the cursor reaches the last row
-        await settle_activity(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert screen.table.row_count == 40
         screen.table.scroll_end(animate=False, immediate=True)  # or a scroll (the mouse)
-        await settle_activity(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert screen.table.row_count == 45 and not screen.more
         assert [e.after["n"] for e in screen.events] == list(range(44, -1, -1))
         assert "end of the log" in str(screen.query_one("#status").render())

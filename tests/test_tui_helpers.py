@@ -107,12 +107,15 @@ def make_app(db: Database, **kwargs: object) -> InboxApp:
 
 
 async def settle(pilot: Pilot, app: InboxApp, rounds: int = 500) -> None:
-    """Wait until every worker finished and the inbox has nothing loading (bounded)."""
+    """Wait until every worker finished and the inbox has nothing loading (bounded).
+
+    A screen on top (Sources, Team, Activity, ...) that has an `is_busy` must be idle too.
+    """
     quiet = 0
     for _ in range(rounds):
         await pilot.pause()
-        screen = app.inbox
-        if screen.is_busy or any(w.is_running for w in app.workers):
+        on_top = getattr(app.screen, "is_busy", False)
+        if on_top or app.inbox.is_busy or any(w.is_running for w in app.workers):
             quiet = 0
             await asyncio.sleep(0.01)
             continue

@@ -54,26 +54,11 @@ def screen_of(app: InboxApp) -> SourcesScreen:
     return screen
 
 
-async def settle_sources(pilot: Pilot, app: InboxApp, rounds: int = 3000) -> None:
-    """Wait (bounded) until the Sources screen, its workers and the inbox are idle."""
-    quiet = 0
-    for _ in range(rounds):
-        await pilot.pause()
-        screen = app.screen
-        busy = isinstance(screen, SourcesScreen) and screen.is_busy
-        if busy or app.inbox.is_busy or any(w.is_running for w in app.workers):
-            quiet = 0
-            await asyncio.sleep(0.01)
-            continue
-        quiet += 1
-        if quiet == 3:
-            return
-    raise AssertionError("the Sources screen did not settle")
 
 
 async def open_sources(pilot: Pilot, app: InboxApp) -> SourcesScreen:
     await pilot.press("S")
-    await settle_sources(pilot, app)
+    await settle(pilot, app, rounds=3000)
     return screen_of(app)
 
 
@@ -131,10 +116,10 @@ async def test_the_screen_lists_every_source_with_its_health(
         screen = await open_sources(pilot, app)
         await select_source(pilot, screen, "good-feed")
         await pilot.press("p")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         await select_source(pilot, screen, "broken-feed")
         await pilot.press("p")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         table = rows(screen)
         assert len(table) == 7 + 3
         # columns: name kind health on every success next fails items mentions error
@@ -188,16 +173,16 @@ async def test_toggling_writes_to_the_database_with_an_audit_event(
         screen = await open_sources(pilot, app)
         await select_source(pilot, screen, "toggled")
         await pilot.press("e")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert source_row(sqlite_db, "toggled").enabled is False
         assert rows(screen)["toggled"][2:4] == ["disabled", "no"]
         assert screen.current is not None and screen.current.name == "toggled"  # cursor kept
         add_rss(sqlite_db, "a-new-feed", url)  # sorts first: rows shift under the cursor
         await pilot.press("r")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert screen.current is not None and screen.current.name == "toggled"
         await pilot.press("space")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         row = source_row(sqlite_db, "toggled")
         assert row.enabled is True and row.next_poll_at is None  # due at once
         with sqlite_db.read() as session:
@@ -212,7 +197,7 @@ async def test_toggling_writes_to_the_database_with_an_audit_event(
         # an imported source is never polled: switching it is refused, nothing written
         await select_source(pilot, screen, "mastodon-main")
         await pilot.press("e")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert source_row(sqlite_db, "mastodon-main").enabled is True
         assert any("imported mentions only" in m for m in messages(app))
 
@@ -225,10 +210,10 @@ async def test_keys_of_the_sources_screen_are_remappable_by_id(
     async with running(sqlite_db, user_keymap={"sources.toggle": "o"}) as (app, pilot):
         await open_sources(pilot, app)
         await pilot.press("e")  # no longer bound
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert source_row(sqlite_db, "remapped").enabled is True
         await pilot.press("o")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert source_row(sqlite_db, "remapped").enabled is False
 
 
@@ -243,7 +228,7 @@ async def test_test_shows_what_a_poll_would_ingest_and_stores_nothing(
     async with running(sqlite_db) as (app, pilot):
         screen = await open_sources(pilot, app)
         await pilot.press("t")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         panel = screen.panel.content
         assert isinstance(panel, Text)
         assert "Test of preview: 3 new, 0 already known (nothing stored)" in panel.plain
@@ -267,11 +252,11 @@ async def test_poll_now_ingests_and_the_queue_and_header_follow(
         screen = await open_sources(pilot, app)
         await select_source(pilot, screen, "acme-news")
         await pilot.press("p")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert "1 failing (acme-news)" in inbox.sub_title
         feed.fail_with = None
         await pilot.press("p")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert mention_count(db, "acme-news") == 3
         panel = screen.panel.content
         assert isinstance(panel, Text)
@@ -301,7 +286,7 @@ async def test_poll_now_on_a_disabled_source_says_so(
     async with running(sqlite_db) as (app, pilot):
         await open_sources(pilot, app)
         await pilot.press("p")
-        await settle_sources(pilot, app)
+        await settle(pilot, app, rounds=3000)
         assert any("off is disabled" in m for m in messages(app))
     assert feed.requests == 0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from rich.text import Text
@@ -44,25 +43,11 @@ def setup_team(db: Database, text: str = TEAM) -> None:
     team.import_team(db, team.parse_team(text), actor="system:test")
 
 
-async def settle_team(pilot: Pilot, app: InboxApp, rounds: int = 2000) -> None:
-    quiet = 0
-    for _ in range(rounds):
-        await pilot.pause()
-        screen = app.screen
-        busy = isinstance(screen, TeamScreen) and screen.is_busy
-        if busy or app.inbox.is_busy or any(w.is_running for w in app.workers):
-            quiet = 0
-            await asyncio.sleep(0.01)
-            continue
-        quiet += 1
-        if quiet == 3:
-            return
-    raise AssertionError("the Team screen did not settle")
 
 
 async def open_team(pilot: Pilot, app: InboxApp) -> TeamScreen:
     await pilot.press("M")
-    await settle_team(pilot, app)
+    await settle(pilot, app, rounds=2000)
     screen = app.screen
     assert isinstance(screen, TeamScreen)
     return screen
@@ -102,11 +87,11 @@ async def test_lists_the_team_and_changes_duty_and_capacity(db: Database) -> Non
         handles = [a.handle for a in screen.view.agents]
         screen.agents_table.move_cursor(row=handles.index("tester"))
         await pilot.press("d")
-        await settle_team(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert screen.current_agent is not None and not screen.current_agent.on_duty
         for key in ("plus", "plus", "minus"):
             await pilot.press(key)
-            await settle_team(pilot, app)
+            await settle(pilot, app, rounds=2000)
         assert screen.current_agent.capacity == 6
         assert str(screen.agents_table.get_row_at(screen.agents_table.cursor_row)[3]) == "1/6"
         assert str(screen.agents_table.get_row_at(screen.agents_table.cursor_row)[4]) == "away"
@@ -119,11 +104,11 @@ async def test_lists_the_team_and_changes_duty_and_capacity(db: Database) -> Non
         # "no limit" minus one: the limit starts at the open load (alice has none)
         screen.agents_table.move_cursor(row=handles.index("alice"))
         await pilot.press("plus")
-        await settle_team(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert "alice has no capacity limit (- sets one)" in messages(app)
         for key in ("minus", "minus"):
             await pilot.press(key)
-            await settle_team(pilot, app)
+            await settle(pilot, app, rounds=2000)
         assert "capacity must be >= 0, not -1" in messages(app)  # the service refused
         assert screen.current_agent is not None and screen.current_agent.capacity == 0
         await pilot.press("escape")
@@ -139,13 +124,13 @@ async def test_rebalance_is_for_leads_and_says_the_services_reason(db: Database)
         names = [r.name for r in screen.view.roles]
         screen.roles_table.move_cursor(row=names.index("support"))
         await pilot.press("b")
-        await settle_team(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert "only a lead may rebalance role support" in messages(app)
         assert all(state(db, cid)["agent"] is None for cid in (1, 2, 3))
         # made a lead meanwhile (another terminal): the same key now hands the queue out
         team.import_team(db, team.parse_team(LEAD_TEAM), actor="system:test")
         await pilot.press("b")
-        await settle_team(pilot, app)
+        await settle(pilot, app, rounds=2000)
         assert any(m.startswith("rebalanced role support: 3 moved") for m in messages(app))
         assert all(state(db, cid)["agent"] == "tester" for cid in (1, 2, 3))
         tester = next(a for a in screen.view.agents if a.handle == "tester")
