@@ -36,6 +36,7 @@ from inboxtui.keymap import INCIDENTS_KEYS, bindings
 from inboxtui.models import Topic
 from inboxtui.screens.note import NoteModal
 from inboxtui.screens.picker import plain
+from inboxtui.screens.reading import NewestReadWins
 from inboxtui.services.errors import ServiceError
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
@@ -165,7 +166,7 @@ def load_detail(db: Database, incident_id: int, now: datetime, shown: int = 30) 
     return detail
 
 
-class IncidentsScreen(Screen[None]):
+class IncidentsScreen(NewestReadWins, Screen[None]):
     """Incidents, newest open first; the panel follows the cursor."""
 
     CSS_PATH = "incidents.tcss"
@@ -187,8 +188,6 @@ class IncidentsScreen(Screen[None]):
         self.db_label = db_label or db.display_name
         self.views: list[IncidentView] = []
         self.detail: Detail | None = None
-        self._loads = 0
-        self._loading = False
         # reads of the detail asked for / the newest one: an exclusive worker that is
         # replaced before it runs never reports back, so a count would never reach 0
         self._shows = 0
@@ -238,33 +237,15 @@ class IncidentsScreen(Screen[None]):
             self.set_interval(POLL_SECONDS, self.load)
         self.load()
 
-    def say(self, message: str, severity: str = "information") -> None:
-        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
-
     # ------------------------------------------------------------------ loading
 
-    def load(self) -> None:
-        self._loading = True
-        self._loads += 1
-        self._load_worker(self._loads)
+    read_error = "could not read the incidents"
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="incidents-load")
-    def _load_worker(self, number: int) -> None:
-        try:
-            with self.db.read() as session:
-                views, error = incidents.list_incidents(session), None
-        except Exception as exc:
-            views, error = None, f"could not read the incidents: {exc}"
-        with contextlib.suppress(RuntimeError):
-            self.app.call_from_thread(self._loaded, number, views, error)
+    def read(self) -> list[IncidentView]:
+        with self.db.read() as session:
+            return incidents.list_incidents(session)
 
-    def _loaded(self, number: int, views: list[IncidentView] | None, error: str | None) -> None:
-        if number != self._loads:
-            return
-        self._loading = False
-        if views is None:
-            self.say(error or "could not read the incidents", "error")
-            return
+    def show_read(self, views: list[IncidentView]) -> None:
         keep = self.current.id if self.current else None
         self.views = views
         table = self.table

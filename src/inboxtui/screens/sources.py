@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from inboxtui.db import Database
 from inboxtui.keymap import SOURCES_KEYS, bindings
 from inboxtui.screens.picker import plain
+from inboxtui.screens.reading import NewestReadWins
 from inboxtui.services.errors import ServiceError
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
@@ -192,7 +193,7 @@ def outcome_text(outcome: PollOutcome) -> Text:
     return out
 
 
-class SourcesScreen(Screen[None]):
+class SourcesScreen(NewestReadWins, Screen[None]):
     """Sources with health; `on_change(outcome or None)` after a toggle or a poll from here."""
 
     CSS_PATH = "sources.tcss"
@@ -217,8 +218,6 @@ class SourcesScreen(Screen[None]):
         self.infos: list[SourceInfo] = []
         self.results: dict[str, Text] = {}  # source name -> last test / poll shown
         self._actions_running = 0
-        self._loads = 0  # the newest load's number: an older one's answer is dropped
-        self._loading = False
 
     def compose(self) -> ComposeResult:
         yield Header(icon="✉")
@@ -254,35 +253,16 @@ class SourcesScreen(Screen[None]):
         self.set_interval(10, self._render_rows)  # relative times ("in 4m") stay true
         self.load()
 
-    def say(self, message: str, severity: str = "information") -> None:
-        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
-
     # ------------------------------------------------------------------ loading
 
-    def load(self) -> None:
-        """Re-read every source (the newest request wins)."""
-        self._loading = True
-        self._loads += 1
-        self._load_worker(self._loads)
+    read_error = "could not read the sources"
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sources-load")
-    def _load_worker(self, number: int) -> None:
+    def read(self) -> list[SourceInfo]:
         from inboxtui import sources_admin
 
-        try:
-            infos, error = sources_admin.list_sources(self.db), None
-        except Exception as exc:  # a database failure: said plainly, the screen stays
-            infos, error = None, f"could not read the sources: {exc}"
-        with contextlib.suppress(RuntimeError):
-            self.app.call_from_thread(self._loaded, number, infos, error)
+        return sources_admin.list_sources(self.db)
 
-    def _loaded(self, number: int, infos: list[SourceInfo] | None, error: str | None) -> None:
-        if number != self._loads:
-            return  # a newer load is on its way
-        self._loading = False
-        if error is not None or infos is None:
-            self.say(error or "could not read the sources", "error")
-            return
+    def show_read(self, infos: list[SourceInfo]) -> None:
         keep = self.current.name if self.current else None
         self.infos = infos
         self._render_rows(keep)

@@ -24,6 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from inboxtui.db import Database
 from inboxtui.keymap import TEAM_KEYS, bindings
 from inboxtui.screens.picker import plain
+from inboxtui.screens.reading import NewestReadWins
 from inboxtui.services.errors import ServiceError
 
 ROLE_COLUMNS = ("Role", "SLA policy", "Lead", "Members")
@@ -104,7 +105,7 @@ def agent_cells(agent: AgentLine) -> list[Text]:
     ]
 
 
-class TeamScreen(Screen[None]):
+class TeamScreen(NewestReadWins, Screen[None]):
     """Roles (top) and agents (bottom); `tab` moves between them."""
 
     CSS_PATH = "team.tcss"
@@ -117,8 +118,6 @@ class TeamScreen(Screen[None]):
         self.agent = agent
         self.db_label = db_label or db.display_name
         self.view = TeamView((), ())
-        self._loads = 0
-        self._loading = False
         self._actions_running = 0
 
     def compose(self) -> ComposeResult:
@@ -159,33 +158,14 @@ class TeamScreen(Screen[None]):
         self.sub_title = self.db_label
         self.load()
 
-    def say(self, message: str, severity: str = "information") -> None:
-        self.app.notify(message, severity=severity, markup=False)  # type: ignore[arg-type]
-
     # ------------------------------------------------------------------ loading
 
-    def load(self) -> None:
-        """Re-read roles and agents (the newest request wins)."""
-        self._loading = True
-        self._loads += 1
-        self._load_worker(self._loads)
+    read_error = "could not read the team"
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="team-load")
-    def _load_worker(self, number: int) -> None:
-        try:
-            view, error = load_team_view(self.db), None
-        except Exception as exc:  # a database failure: said plainly, the screen stays
-            view, error = None, f"could not read the team: {exc}"
-        with contextlib.suppress(RuntimeError):
-            self.app.call_from_thread(self._loaded, number, view, error)
+    def read(self) -> TeamView:
+        return load_team_view(self.db)
 
-    def _loaded(self, number: int, view: TeamView | None, error: str | None) -> None:
-        if number != self._loads:
-            return
-        self._loading = False
-        if view is None:
-            self.say(error or "could not read the team", "error")
-            return
+    def show_read(self, view: TeamView) -> None:
         self.view = view
         self._fill(self.roles_table, [role_cells(r) for r in view.roles])
         self._fill(self.agents_table, [agent_cells(a) for a in view.agents])
