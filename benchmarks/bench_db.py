@@ -8,6 +8,7 @@ under a temporary name, renamed when complete.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,15 @@ def schema_key() -> str:
 
 
 def seeded_sqlite(n: int) -> Database:
-    """`n` demo mentions in `/tmp/inboxtui-bench-<n>-<schema>.db`, seeded on first use."""
+    """`n` demo mentions in `/tmp/inboxtui-bench-<n>-<schema>.db`, seeded on first use.
+
+    `INBOXTUI_BENCH_SQLITE_<n>` names an existing copy to use instead (opening
+    it migrates it in place): reseeding a million after each new migration
+    costs minutes.
+    """
+    override = os.environ.get(f"INBOXTUI_BENCH_SQLITE_{n}")
+    if override:
+        return open_database(override)
     path = Path(f"/tmp/inboxtui-bench-{n}-{schema_key()}.db")
     if not path.exists():
         for stale in Path("/tmp").glob(f"inboxtui-bench-{n}-*"):
