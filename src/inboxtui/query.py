@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import functools
 import json
 import re
 import sqlite3
@@ -1496,12 +1497,23 @@ def position_of(
     return int(session.exec(statement).scalar_one())
 
 
+@functools.cache
+def _rows_by_id(dialect: str) -> Select[Any]:
+    """The rows-by-id statement, built once: building it anew cost more than running it.
+
+    A statement object keeps its cache key, so SQLAlchemy finds the compiled
+    form without walking the expression again; the ids are an expanding parameter.
+    """
+    ids = bindparam("ids", expanding=True)
+    return _row_select(_tag_names(dialect)).where(Conversation.id.in_(ids))
+
+
 def fetch_rows(session: Session, ids: Sequence[int]) -> list[ConversationRow]:
     """Fresh rows for `ids`, in the order given; ids that no longer exist are skipped."""
     if not ids:
         return []
-    statement = _row_select(_tag_names(_dialect(session))).where(Conversation.id.in_(list(ids)))
-    by_id = {r[0]: r for r in _execute(session, statement)}
+    statement = _rows_by_id(_dialect(session))
+    by_id = {r[0]: r for r in session.connection().execute(statement, {"ids": list(ids)})}
     return _build_rows([by_id[i] for i in ids if i in by_id])
 
 
