@@ -103,6 +103,8 @@ class SourceAdapter(ABC):
         if not url:
             raise ConfigError(f"source {name!r}: option url= is required for kind {self.kind}")
         self.url = url.rstrip("/")
+        # (remaining, seconds until reset) of the lowest quota seen since `fetch` began
+        self.rate: tuple[int, float | None] | None = None
 
     @abstractmethod
     async def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
@@ -152,13 +154,34 @@ class SourceAdapter(ABC):
         response = await self.request("GET", url, **kwargs)
         return decode_json(response), response
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP exchange, any status; transport failures become a `SourceError`.
+
+        Every response's rate-limit headers are noted (`rate`): the lowest
+        remaining quota of a poll, and when it resets, reach the poller.
+        """
         try:
             response = await self.client.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
             raise SourceError(f"{self.name}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise SourceError(f"{self.name}: network error: {exc}") from exc
+            raise SourceError(f"{self.name}: network error: {type(exc).__name__}") from exc
+        remaining = rate_remaining(response)
+        if remaining is not None and (self.rate is None or remaining <= self.rate[0]):
+            self.rate = (remaining, self.rate_reset(response))
+        return response
+
+    def rate_reset(self, response: httpx.Response) -> float | None:
+        """Seconds until the quota resets; platforms that say it otherwise override this."""
+        return retry_after_seconds(response)
+
+    def rate_figures(self) -> tuple[int | None, float | None]:
+        """(remaining, reset after) of this poll's lowest quota, for `FetchResult`."""
+        return self.rate or (None, None)
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """`send`, and a failing status is a `SourceError` (transient ones say when to retry)."""
+        response = await self.send(method, url, **kwargs)
         raise_for_status(self.name, response)
         return response
 

@@ -41,7 +41,6 @@ from inboxtui.sources.base import (
     SourceAdapter,
     SourceError,
     raise_for_status,
-    rate_remaining,
 )
 from inboxtui.sources.profiles import ReachCache, add_reach
 from inboxtui.timeutil import iso, parse_iso, utcnow
@@ -199,21 +198,11 @@ class BlueskyAdapter(SourceAdapter):
         self._session_lock = asyncio.Lock()
         self._profiles = ReachCache(self.profile_ttl)
         self._rkeys: dict[str, str] = {}
-        self._rate: tuple[int, float | None] | None = None
 
     # -- HTTP and sessions -------------------------------------------------------
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SourceError(f"{self.name}: timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise SourceError(f"{self.name}: network error: {type(exc).__name__}") from exc
-        remaining = rate_remaining(response)
-        if remaining is not None and (self._rate is None or remaining <= self._rate[0]):
-            self._rate = (remaining, _reset_after(response))
-        return response
+    def rate_reset(self, response: httpx.Response) -> float | None:
+        return _reset_after(response)
 
     def _check(self, response: httpx.Response) -> None:
         try:
@@ -244,7 +233,7 @@ class BlueskyAdapter(SourceAdapter):
             if auth:
                 session = await self._ensure_session()
                 headers["Authorization"] = f"Bearer {session.access}"
-            response = await self._send(method, url, headers=headers, **kwargs)
+            response = await self.send(method, url, headers=headers, **kwargs)
             if auth and attempt == 0 and response.status_code in (400, 401):
                 error = xrpc_error(response)
                 if error == "ExpiredToken":
@@ -286,7 +275,7 @@ class BlueskyAdapter(SourceAdapter):
                 f"source {self.name!r}: this needs handle= and an app password "
                 f"(`inboxtui secret set {self.name}`)"
             )
-        response = await self._send(
+        response = await self.send(
             "POST",
             f"{self.url}/xrpc/com.atproto.server.createSession",
             json={"identifier": self.handle, "password": self.secret},
@@ -308,7 +297,7 @@ class BlueskyAdapter(SourceAdapter):
         if self._session is None:
             self._session = await self._create_session()
             return
-        response = await self._send(
+        response = await self.send(
             "POST",
             f"{self.url}/xrpc/com.atproto.server.refreshSession",
             headers={"Authorization": f"Bearer {self._session.refresh}"},
@@ -335,7 +324,7 @@ class BlueskyAdapter(SourceAdapter):
     # -- listening ----------------------------------------------------------------
 
     async def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
-        self._rate = None
+        self.rate = None
         states = dict((cursor or {}).get("streams") or {})
         notes: list[str] = []
         records: dict[str, dict[str, Any]] = {}
@@ -347,7 +336,7 @@ class BlueskyAdapter(SourceAdapter):
             records.values(), key=lambda r: (parse_iso(r["created_at"]), r["external_id"])
         )
         await self._add_followers(mentions, notes)
-        remaining, reset = self._rate or (None, None)
+        remaining, reset = self.rate_figures()
         return FetchResult(
             mentions=mentions,
             cursor={"streams": states},
@@ -548,7 +537,7 @@ class BlueskyAdapter(SourceAdapter):
             notes=notes,
             batch_size=PROFILE_BATCH,
             max_requests=MAX_PROFILE_BATCHES,
-            quota=lambda: self._rate[0] if self._rate else None,
+            quota=lambda: self.rate[0] if self.rate else None,
             reserve=2 * MAX_PROFILE_BATCHES,
         )
 

@@ -28,7 +28,6 @@ from inboxtui.sources.base import (
     SourceAdapter,
     SourceError,
     raise_for_status,
-    rate_remaining,
 )
 from inboxtui.sources.htmltext import html_to_text
 from inboxtui.timeutil import iso, parse_iso
@@ -113,7 +112,6 @@ class MastodonAdapter(SourceAdapter):
             self.number_option("max_pages", DEFAULT_MAX_PAGES, low=1, high=1000, whole=True)
         )
         self.host = urlsplit(self.url).hostname or ""
-        self._rate: tuple[int, float | None] | None = None
 
     # -- HTTP -----------------------------------------------------------------
 
@@ -122,13 +120,7 @@ class MastodonAdapter(SourceAdapter):
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Like the base request, but a refusal's wait comes from Mastodon's ISO reset time."""
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SourceError(f"{self.name}: timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise SourceError(f"{self.name}: network error: {type(exc).__name__}") from exc
-        self._note_rate(response)
+        response = await self.send(method, url, **kwargs)
         try:
             raise_for_status(self.name, response)
         except SourceError as exc:
@@ -137,15 +129,13 @@ class MastodonAdapter(SourceAdapter):
             raise
         return response
 
-    def _note_rate(self, response: httpx.Response) -> None:
-        remaining = rate_remaining(response)
-        if remaining is not None and (self._rate is None or remaining <= self._rate[0]):
-            self._rate = (remaining, reset_after(response))
+    def rate_reset(self, response: httpx.Response) -> float | None:
+        return reset_after(response)
 
     # -- listening --------------------------------------------------------------
 
     async def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
-        self._rate = None
+        self.rate = None
         positions = dict((cursor or {}).get("streams") or {})
         mentions: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -157,7 +147,7 @@ class MastodonAdapter(SourceAdapter):
                     seen.add(record["external_id"])
                     mentions.append(record)
         mentions.sort(key=lambda m: (parse_iso(m["created_at"]), id_order(m["external_id"])))
-        remaining, reset = self._rate or (None, None)
+        remaining, reset = self.rate_figures()
         return FetchResult(
             mentions=mentions,
             cursor={"streams": positions},

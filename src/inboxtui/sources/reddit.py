@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from inboxtui.sources.base import (
     ConfigError,
     FetchResult,
@@ -34,8 +32,6 @@ from inboxtui.sources.base import (
     SourceAdapter,
     SourceError,
     raise_for_status,
-    rate_remaining,
-    retry_after_seconds,
 )
 from inboxtui.timeutil import iso
 
@@ -86,7 +82,6 @@ class RedditAdapter(SourceAdapter):
         self.recheck = self.number_option("recheck", 900, whole=True)
         self.username = (self.options.get("username") or "").strip().removeprefix("u/") or None
         self._tokens: dict[str, tuple[str, float]] = {}
-        self._rate: tuple[int, float | None] | None = None
 
     # -- credentials and HTTP ------------------------------------------------------
 
@@ -112,18 +107,6 @@ class RedditAdapter(SourceAdapter):
             )
         return str(client_id), client_secret, password
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SourceError(f"{self.name}: timed out ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise SourceError(f"{self.name}: network error: {type(exc).__name__}") from exc
-        remaining = rate_remaining(response)
-        if remaining is not None and (self._rate is None or remaining <= self._rate[0]):
-            self._rate = (remaining, retry_after_seconds(response))
-        return response
-
     async def _token(self, user: bool) -> str:
         kind = "user" if user else "app"
         cached = self._tokens.get(kind)
@@ -139,7 +122,7 @@ class RedditAdapter(SourceAdapter):
             grant = {"grant_type": "password", "username": self.username, "password": password}
         else:
             grant = {"grant_type": "client_credentials"}
-        response = await self._send(
+        response = await self.send(
             "POST", self.auth_url, data=grant, auth=(client_id, client_secret)
         )
         if response.status_code == 401:
@@ -168,7 +151,7 @@ class RedditAdapter(SourceAdapter):
         """One API call with a bearer token; a 401 drops the token and retries once."""
         for attempt in range(2):
             token = await self._token(user)
-            response = await self._send(
+            response = await self.send(
                 method,
                 self.url + path,
                 params=params,
@@ -209,7 +192,7 @@ class RedditAdapter(SourceAdapter):
         ]
 
     async def fetch(self, cursor: dict[str, Any] | None) -> FetchResult:
-        self._rate = None
+        self.rate = None
         states = dict((cursor or {}).get("streams") or {})
         found: dict[str, dict[str, Any]] = {}
         for stream in self.streams:
@@ -219,7 +202,7 @@ class RedditAdapter(SourceAdapter):
                 if record is not None:
                     found.setdefault(record["external_id"], record)
         mentions = sorted(found.values(), key=lambda r: (_age(r["raw"]), r["external_id"]))
-        remaining, reset = self._rate or (None, None)
+        remaining, reset = self.rate_figures()
         return FetchResult(
             mentions=mentions,
             cursor={"streams": states},
