@@ -54,3 +54,24 @@ def test_the_demo_is_furnished_and_replies_greet_the_customer(sqlite_db: Databas
         target = reply_target(sqlite_db, conversation_id, "newcomer")
         assert target.author_handle not in BRAND_ACCOUNTS.values()
         assert target.author_handle
+
+
+def test_the_demo_has_persons_with_linked_accounts_and_tags(sqlite_db: Database, tmp_path) -> None:
+    from inboxtui.db import open_database
+    from inboxtui.services import people
+
+    def furnished_persons(db: Database) -> list[tuple[str, list[str], list[str]]]:
+        seed_demo(db, 600, seed=5)
+        furnish(db, "newcomer")
+        with db.read() as session:
+            assert q.count(session, "author-tag:influencer") > 0
+            return [(p.name, p.accounts, p.tags) for p in people.list_people(session)]
+
+    persons = furnished_persons(sqlite_db)
+    assert any(len(accounts) >= 2 for _, accounts, _ in persons), "some accounts are linked"
+    assert {"influencer", "detractor"} <= {t for _, _, tags in persons for t in tags}
+    other = open_database(str(tmp_path / "again.db"))
+    try:
+        assert furnished_persons(other) == persons  # the same seed, the same persons
+    finally:
+        other.dispose()

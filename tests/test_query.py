@@ -4,6 +4,7 @@ search, precedence and keyset paging against real SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlmodel import Session
 
+from inboxtui import pg_plan
 from inboxtui import query as q
 from inboxtui.db import Database
 from inboxtui.models import (
@@ -385,14 +387,28 @@ def build(session: Session, world: World) -> None:
 ALL = ["c1", "c2", "c3", "c4", "c5", "c6"]
 
 
+@contextmanager
+def _pg_budget_spent(self: q._PostgresPlanner) -> Iterator[None]:
+    """PostgreSQL's real budget, spent by a statement it stops before the walk runs."""
+    with pg_plan.budget(self.session, 1):
+        self.session.connection().exec_driver_sql("SELECT pg_sleep(0.2)")
+        yield
+
+
 @pytest.fixture(params=["planned", "exists", "scan", "interrupted"])
 def world(db: Database, request: pytest.FixtureRequest, monkeypatch) -> Iterator[World]:  # type: ignore[no-untyped-def]
     """The same data, with the planners forced into each of their shapes."""
     planner = q._SqlitePlanner
     if request.param != "planned" and db.dialect != "sqlite":
-        if request.param != "exists":
-            pytest.skip("scanning under a budget is SQLite's")
-        monkeypatch.setattr(q._PostgresPlanner, "IDS_MAX", -1)  # never hand over ids
+        pg = q._PostgresPlanner
+        monkeypatch.setattr(pg, "IDS_MAX", -1)  # never hand over ids
+        monkeypatch.setattr(pg, "AUTHORS_IN_MAX", -1)
+        if request.param == "exists":  # collect every match, never walk
+            monkeypatch.setattr(pg, "SCAN_FIRST", False)
+        elif request.param == "scan":  # the newest mentions alone decide: walk
+            monkeypatch.setattr(pg, "DENSE", 0.0)
+        elif request.param == "interrupted":  # every walk runs out of budget at once
+            monkeypatch.setattr(pg, "budget", _pg_budget_spent)
     elif request.param != "planned":
         # as if every term, tag and follower bound matched many
         monkeypatch.setattr(planner, "IDS_MAX", -1)

@@ -28,6 +28,7 @@ from inboxtui.live import Watcher
 from inboxtui.screens.activity import ActivityScreen
 from inboxtui.screens.help import HelpScreen
 from inboxtui.screens.inbox import InboxScreen
+from inboxtui.screens.profile import ProfileScreen
 from inboxtui.screens.sources import SourcesScreen
 from inboxtui.screens.team import TeamScreen
 from inboxtui.timeutil import utcnow
@@ -144,7 +145,7 @@ class InboxApp(App[None]):
         with contextlib.suppress(LookupError):
             self.inbox.on_db_changed()
         for screen in self.screen_stack:
-            if isinstance(screen, SourcesScreen | TeamScreen):
+            if isinstance(screen, SourcesScreen | TeamScreen | ProfileScreen):
                 screen.load()
 
     def on_polled(self, message: Polled) -> None:
@@ -237,6 +238,8 @@ class InboxApp(App[None]):
             specs = [(s, screen) for s in keymap.TEAM_KEYS]
         elif isinstance(screen, ActivityScreen):
             specs = [(s, screen) for s in keymap.ACTIVITY_KEYS]
+        elif isinstance(screen, ProfileScreen):
+            specs = [(s, screen) for s in keymap.PROFILE_KEYS]
         for spec, target in specs:
             keys = self._keymap.get(spec.id, spec.keys).split(",")[0]
             yield SystemCommand(

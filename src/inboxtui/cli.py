@@ -559,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     from inboxtui import cli_team
 
     cli_team.register(sub)
+    from inboxtui import cli_people
+
+    cli_people.register(sub)
     return parser
 
 

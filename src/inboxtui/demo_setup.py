@@ -96,3 +96,6 @@ def furnish(db: Database, user: str) -> None:
             .where(Incident.topic == STORM_TOPIC, Incident.topic_id.is_(None))
             .values(topic_id=storm.id)
         )
+    from inboxtui.demo_people import furnish_people  # persons, tags, notes (author profiles)
+
+    furnish_people(db)

@@ -6,7 +6,7 @@ Shared by `inboxtui show` and the TUI's detail pane so both tell the same story.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -39,6 +39,9 @@ class AuthorCard:
     followers: int | None
     url: str | None
     conversations: int
+    # the person this account is linked to or tagged as (author profiles), if any
+    person: str | None = None
+    person_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,11 @@ def load(
                 .where(Conversation.author_id == author.id)
             ).one()
             card = AuthorCard(author.handle, author.name, author.followers, author.url, past[0])
+            from inboxtui.person_filters import person_of_author
+
+            person = person_of_author(session, author.id)  # type: ignore[arg-type]
+            if person is not None:
+                card = replace(card, person=person[0], person_tags=person[1])
     notes = [
         NoteView(agent, note.body, note.created_at)
         for note, agent in session.execute(

@@ -78,7 +78,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel
 
-from inboxtui import search
+from inboxtui import rollup_counts, search
 from inboxtui.db import Database
 from inboxtui.models import PRIORITY_RANK, Status
 from inboxtui.text import one_line, sanitize
@@ -1297,6 +1297,11 @@ class _Batch:
             " sentiment_label, raw, fetched_at, edited_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+        # report rollups: one call (SQLite; on PostgreSQL a statement trigger counts them)
+        rollup_counts.count_inserted(
+            self.conn,
+            [(n.id, n.sid, n.conv.id, n.author_id, n.at, n.p[P_LABEL]) for n in fresh],  # type: ignore[union-attr]
         )
         self.sql.many(search.insert_sql(self.conn.dialect.name), documents)
 

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 import orjson
 from sqlalchemy import select
 
+from inboxtui import pg_stats
 from inboxtui.db import Database
 from inboxtui.ingest import (
     AUTHOR,
@@ -150,6 +151,7 @@ def _import(
                 del numbers[:size], records[:size]
         if records:
             _flush(bulk, numbers, records, report, actor)
+    pg_stats.after_import(db, report.inserted)  # PostgreSQL: plan from fresh statistics
     report.errors.sort()
 
 

@@ -105,6 +105,7 @@ INBOX_KEYS: tuple[KeySpec, ...] = (
     K("inbox.team", "M", "team", "Team: roles, agents, duty, capacity, rebalance", "View"),
     K("inbox.activity", "E", "activity", "Activity: the audit log of everyone", "View"),
     K("inbox.templates", "T", "templates", "Templates: edit canned replies", "View"),
+    K("inbox.profile", "P", "profile", "Author profile: the person behind the author", "View"),
 )
 
 # Keys of the Sources screen (`S`).
@@ -182,6 +183,26 @@ ACTIVITY_KEYS: tuple[KeySpec, ...] = (
     ),
 )
 
+# Keys of the author profile screen (`P`).
+PROFILE_KEYS: tuple[KeySpec, ...] = (
+    K(
+        "profile.open",
+        "enter",
+        "open_conversation",
+        "Go to the conversation in the inbox",
+        "Profile",
+        "Open",
+        "⏎",
+    ),
+    K("profile.tag", "number_sign", "profile_tag", "Tag / untag the person", "Profile", "Tag", "#"),
+    K("profile.note", "i", "profile_note", "Add a note about the person", "Profile", "Note"),
+    K("profile.link", "l", "profile_link", "Link another account (picker)", "Profile", "Link"),
+    K("profile.unlink", "u", "profile_unlink", "Unlink one of the accounts", "Profile", "Unlink"),
+    K("profile.rename", "n", "profile_rename", "Name the person", "Profile", "Name"),
+    K("profile.refresh", "r", "refresh_profile", "Re-read the profile", "Profile"),
+    K("profile.back", "escape,q", "close", "Back to the inbox", "Move", "Back", "esc"),
+)
+
 # Keys of the whole application.
 APP_KEYS: tuple[KeySpec, ...] = (
     K("app.help", "question_mark", "help", "Help: every key here", "App", "Help", "?"),
@@ -198,6 +219,7 @@ ALL_KEYS: tuple[KeySpec, ...] = (
     + INCIDENTS_KEYS
     + TEAM_KEYS
     + ACTIVITY_KEYS
+    + PROFILE_KEYS
     + APP_KEYS
 )
 BY_ACTION: dict[str, KeySpec] = {spec.action: spec for spec in ALL_KEYS}

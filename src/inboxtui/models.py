@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 
@@ -105,7 +105,11 @@ class SourceLease(SQLModel, table=True):
 class Author(SQLModel, table=True):
     """A person on one platform; the social-CRM record."""
 
-    __table_args__ = (UniqueConstraint("kind", "handle", name="uq_author_kind_handle"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "handle", name="uq_author_kind_handle"),
+        # `author:x`, `person:x` and account names in the CLI match handles in any case
+        Index("ix_author_handle_lower", func.lower(text("handle"))),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str
@@ -116,6 +120,64 @@ class Author(SQLModel, table=True):
     url: str | None = None
     first_seen_at: datetime
     last_seen_at: datetime
+
+
+class Person(SQLModel, table=True):
+    """One human behind several platform `author` rows (social CRM; `services.people`).
+
+    An author without a `person_author` row is its own implicit person; a row
+    here is made the first time someone links, tags, notes or names one.
+    `name_key` (case-folded, spaces collapsed) keeps `person:NAME` unambiguous.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    name_key: str = Field(unique=True)
+    created_at: datetime
+    updated_at: datetime
+
+
+class PersonAuthor(SQLModel, table=True):
+    """Author -> person; the author is the key, so an author has at most one person."""
+
+    __tablename__ = "person_author"
+    __table_args__ = (Index("ix_person_author_person", "person_id", "author_id"),)
+
+    author_id: int = Field(
+        foreign_key="author.id",
+        primary_key=True,
+        ondelete="CASCADE",
+        sa_column_kwargs={"autoincrement": False},
+    )
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    linked_at: datetime
+    linked_by: str | None = None
+
+
+class PersonTag(SQLModel, table=True):
+    """A person's tag (`advocate`, `vip`, ...): lower case, one word, like conversation tags."""
+
+    __tablename__ = "person_tag"
+    # `author-tag:advocate` and the report's advocates read a tag's persons
+    __table_args__ = (Index("ix_person_tag_tag", "tag", "person_id"),)
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    tag: str = Field(primary_key=True)
+    created_at: datetime
+    created_by: str | None = None
+
+
+class PersonNote(SQLModel, table=True):
+    """Free text about a person, by an agent; shown on the profile, never sent."""
+
+    __tablename__ = "person_note"
+    __table_args__ = (Index("ix_person_note_person", "person_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    body: str = Field(sa_type=Text)
+    created_at: datetime
 
 
 class Role(SQLModel, table=True):
@@ -319,8 +381,17 @@ class Mention(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("source_id", "external_id", name="uq_mention_source_external"),
-        Index("ix_mention_conversation", "conversation_id", "created_at"),
-        Index("ix_mention_author", "author_id"),
+        # with source, author, label: a filtered report reads its mentions from the index alone
+        Index(
+            "ix_mention_conversation",
+            "conversation_id",
+            "created_at",
+            "source_id",
+            "author_id",
+            "sentiment_label",
+        ),
+        # with created_at, label: an author's mentions in a period, by label, from the index
+        Index("ix_mention_author", "author_id", "created_at", "sentiment_label"),
         Index("ix_mention_created", "created_at"),
     )
 
@@ -345,6 +416,57 @@ class Mention(SQLModel, table=True):
     fetched_at: datetime
     # the author's edit whose text is stored (None: the first version); see ingest
     edited_at: datetime | None = None
+
+
+class ReportHour(SQLModel, table=True):
+    """Mentions per hour, source and label: reports read this, not `mention` (exact rollup).
+
+    This table and the two below are kept in the transaction of every write
+    (migration 0012: triggers on `mention`; SQLite inserts: `rollup_counts`);
+    `label` is negative/neutral/positive or '' (none or other); `hour` is epoch seconds.
+    """
+
+    __tablename__ = "report_hour"
+
+    hour: int = Field(primary_key=True, sa_type=BigInteger)
+    source_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    label: str = Field(primary_key=True)
+    mentions: int
+
+
+class ReportAuthor(SQLModel, table=True):
+    """All-time mentions per author: the order in which reports seek the top authors."""
+
+    __tablename__ = "report_author"
+    __table_args__ = (Index("ix_report_author_mentions", "mentions", "author_id"),)
+
+    author_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    mentions: int
+
+
+class ReportConversation(SQLModel, table=True):
+    """Per conversation: first and last mention time (epoch seconds) and mentions by label."""
+
+    __tablename__ = "report_conversation"
+    # a short period's conversations: those whose last mention is at or after its start
+    __table_args__ = (Index("ix_report_conversation_last", "last_at", "first_at"),)
+
+    conversation_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    first_at: int = Field(sa_type=BigInteger)
+    last_at: int = Field(sa_type=BigInteger)
+    negative: int
+    neutral: int
+    positive: int
+    mentions: int
+
+
+class ReportState(SQLModel, table=True):
+    """One row: the highest mention id the rollups count (SQLite's ingest counts inserts)."""
+
+    __tablename__ = "report_state"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    mention_id: int = Field(sa_type=BigInteger)
 
 
 class SentimentCorrection(SQLModel, table=True):
@@ -571,8 +693,16 @@ __all__ = [
     "Note",
     "OutboxReply",
     "OutboxState",
+    "Person",
+    "PersonAuthor",
+    "PersonNote",
+    "PersonTag",
     "Presence",
     "Priority",
+    "ReportAuthor",
+    "ReportConversation",
+    "ReportHour",
+    "ReportState",
     "Role",
     "RoutingRule",
     "SavedView",

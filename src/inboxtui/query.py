@@ -26,6 +26,8 @@ conversation; other words search the text of its mentions.
 | `source:NAME` | the configured source's name (quote names with spaces: `source:"Acme blog"`) |
 | `kind:KIND` | conversation kind |
 | `author:HANDLE` | author of the thread root (`@` optional, any case) |
+| `person:NAME` | root author is an account of that person (its name, or one account's handle) |
+| `author-tag:advocate` | the root author's person has that tag (`vip`, `detractor`, any) |
 | `tag:NAME` | tagged with NAME (quotes allowed: `tag:"needs reply"`) |
 | `lang:xx` | any mention in that language; `lang:zh` also finds `zh-Hant`, `zh-TW`, ... |
 | `sentiment:negative` `neutral` `positive` | any mention with that sentiment |
@@ -65,7 +67,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -94,6 +96,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from inboxtui import pg_plan
 from inboxtui.models import (
     PRIORITY_NAME,
     PRIORITY_RANK,
@@ -107,6 +110,8 @@ from inboxtui.models import (
     Status,
     Tag,
 )
+from inboxtui.person_filters import person_authors, tagged_person_authors
+from inboxtui.person_names import person_tag
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.text import QueryToken, phrase_tokens
 from inboxtui.timeutil import iso, parse_duration, parse_iso, parse_when, utcnow
@@ -119,6 +124,8 @@ KEYS: tuple[str, ...] = (
     "source",
     "kind",
     "author",
+    "person",
+    "author-tag",
     "tag",
     "lang",
     "sentiment",
@@ -241,8 +248,9 @@ class _Tok:
     value_pos: int = 0
 
 
-_KEY_PREFIX = re.compile(r"([A-Za-z][A-Za-z_]*):")
-_KEY_VALUE = re.compile(r"([A-Za-z][A-Za-z_]*):(.*)", re.DOTALL)
+# keys may contain `-` (`author-tag:`); an unknown hyphenated word stays text (`well-known:`)
+_KEY_PREFIX = re.compile(r"([A-Za-z][A-Za-z_-]*):")
+_KEY_VALUE = re.compile(r"([A-Za-z][A-Za-z_-]*):(.*)", re.DOTALL)
 
 
 def _lex(q: str) -> list[_Tok]:
@@ -372,6 +380,13 @@ def _lang(value: str) -> tuple[str, str | int]:
     return "=", v
 
 
+def _person_tag(value: str) -> tuple[str, str | int]:
+    try:
+        return "=", person_tag(value)
+    except ValueError as exc:
+        raise _BadValue(f"{exc} (e.g. author-tag:advocate, author-tag:vip)") from None
+
+
 def _time(value: str) -> tuple[str, str | int]:
     try:
         parse_when(value)
@@ -405,6 +420,8 @@ _VALUES: dict[str, Callable[[str], tuple[str, str | int]]] = {
     "source": _name(),
     "kind": _name(),
     "author": _name(strip_at=True),
+    "person": _name(),
+    "author-tag": _person_tag,
     "tag": _name(),
     "lang": _lang,
     "sentiment": _choice("sentiment", SENTIMENTS),
@@ -524,6 +541,9 @@ class _Parser:
             value_pos = tok.pos + len(key) + 1
         length = tok.end - tok.pos
         canonical = key.lower()
+        if canonical not in _VALUES and "-" in key and tok.key is None:
+            tokens = tuple(phrase_tokens(tok.text))
+            return TextTerm(tok.text, False, tokens, tok.pos, tok.end - tok.pos)
         if canonical not in _VALUES:
             raise QueryError(
                 f"unknown filter key '{key}' ({_did_you_mean(canonical, KEYS)}"
@@ -699,31 +719,68 @@ class _Planner:
     def tag(self, tag_id: Any) -> str:
         return "in"
 
+    def authors(self, ids: Sequence[int]) -> str:
+        """`person:` / `author-tag:` accounts: "in" (their conversations by index) or "walk"."""
+        return "in"
+
     def followers(self, condition: ColumnElement[bool]) -> str:
         return "in"
+
+    def author_ids(self, key: str, condition: ColumnElement[bool]) -> list[int] | None:
+        """The authors matching `condition` as values, when few (None: a subquery)."""
+        return None
 
 
 class _PostgresPlanner(_Planner):
     """PostgreSQL plans well from its statistics once it sees values: names are
-    resolved to ids first, and a rare full-text match is handed over as its
-    list of mention ids (the planner's guess for a prefix search can be far off)."""
+    resolved to ids first, and so are the few authors over a `followers:` bound.
+    A full-text match has no statistics worth trusting (see `inboxtui.pg_plan`):
+    a bounded count decides. Few matches ("conversations"): their conversations
+    are handed over as one array. More: "walk" the sort's order testing each
+    conversation, under a budget (`WALK_MS`); when it runs out, `fetch_page`
+    plans again without it and the matches are collected ("in")."""
 
     resolves_names = True
+    AUTHORS_IN_MAX = 1000
+    WALK_MS = 25  # statement timeout of a walk: ~20 x a dense word's walk at 100k
+    SAMPLE = 1000  # newest mentions tested first (`pg_plan.recent_hits`) ...
+    DENSE = 0.03  # ... and the share of them that matches when a walk starts at once
+
+    SCAN_FIRST = True
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session)
+        self.scan = self.SCAN_FIRST
 
     def text(self, phrases: Sequence[Sequence[QueryToken]]) -> tuple[str, Any]:
+        """("conversations", ids) | ("walk", None) | ("in", None)."""
         key = tuple(tuple(p) for p in phrases)
         if key not in self._seen:
-            first = text(
-                "SELECT count(*), coalesce(array_agg(mention_id), '{}') FROM"
-                " (SELECT mention_id FROM mention_search"
-                " WHERE doc @@ CAST(:q AS tsquery) LIMIT :n) AS hits"
-            )
             expression = match_expression("postgresql", phrases)
-            found, ids = self.session.exec(
-                first, params={"q": expression, "n": self.IDS_MAX + 1}
-            ).one()
-            self._seen[key] = ("ids", list(ids)) if found <= self.IDS_MAX else ("in", None)
-        return self._seen[key]
+            recent = pg_plan.recent_hits(self.session, expression, self.SAMPLE) if self.scan else 0
+            if recent >= self.SAMPLE * self.DENSE:
+                self._seen[key] = ("many", None)
+            else:
+                found, conversations = pg_plan.probe(self.session, expression, self.IDS_MAX)
+                few = found <= self.IDS_MAX
+                self._seen[key] = ("conversations", conversations) if few else ("many", None)
+        mode, ids = self._seen[key]
+        if mode == "conversations":
+            return mode, ids
+        return ("walk", None) if self.walk() else ("in", None)
+
+    def walk(self) -> bool:
+        self.scanning = self.scanning or self.scan
+        return self.scan
+
+    def author_ids(self, key: str, condition: ColumnElement[bool]) -> list[int] | None:
+        """Authors matching `condition` (on `ix_author_followers`), None when many."""
+        bounded = select(Author.id).where(condition).limit(self.AUTHORS_IN_MAX + 1)
+        found = self.ids(key, bounded)
+        return found if len(found) <= self.AUTHORS_IN_MAX else None
+
+    def budget(self) -> AbstractContextManager[None]:
+        return pg_plan.budget(self.session, self.WALK_MS)
 
 
 class _SqlitePlanner(_Planner):
@@ -832,6 +889,13 @@ class _SqlitePlanner(_Planner):
             return "in"
         return "walk"
 
+    def authors(self, ids: Sequence[int]) -> str:
+        """Many conversations by these authors (counted on `ix_conversation_author`): "walk"."""
+        theirs = select(Conversation.id).where(Conversation.author_id.in_(list(ids)))
+        bounded = theirs.limit(self.TAG_IN_MAX + 1).subquery()
+        found = self.session.exec(select(func.count()).select_from(bounded)).scalar_one()
+        return "walk" if found > self.TAG_IN_MAX and self.walk() else "in"
+
     def tag(self, tag_id: Any) -> str:
         tagged = select(ConversationTag.conversation_id).where(ConversationTag.tag_id == tag_id)
         bounded = tagged.limit(self.TAG_IN_MAX + 1).subquery()
@@ -857,8 +921,14 @@ class _SqlitePlanner(_Planner):
 
 
 def _interrupted(exc: OperationalError) -> bool:
+    """A budgeted statement stopped: SQLite's progress handler, PostgreSQL's timeout."""
+    if pg_plan.canceled(exc):
+        return True
     return isinstance(exc.orig, sqlite3.OperationalError) and "interrupt" in str(exc.orig)
 
+
+# `person:` / `author-tag:` accounts handed to the database as a list of values, at most
+_PERSON_IDS_MAX = 1000
 
 # Filter columns with an index in `sort:priority` order (ix_conversation_status_priority_activity)
 _PRIORITY_ORDERED = frozenset({"status"})
@@ -947,6 +1017,10 @@ class _Compiler:
                 f" WHERE mention_search.rowid = mention.id AND {tests})"
             ).bindparams(*(bindparam(f"p{i}", p, unique=True) for i, p in enumerate(patterns)))
             return _mention_exists(found)
+        if mode == "walk":  # PostgreSQL: each conversation tested in the walk's order
+            return pg_plan.walk_exists(match_expression(self.dialect, phrases))
+        if mode == "conversations":  # PostgreSQL: the few matches' conversations
+            return pg_plan.in_conversations(Conversation.id, ids) if ids else false()
         if mode == "ids":
             if not ids or ids == "[]":
                 return false()
@@ -1026,6 +1100,8 @@ class _Compiler:
                 found = self.planner.ids(f"author:{handle}", authors)
                 return c.author_id.in_(found) if found else false()
             return c.author_id.in_(authors)
+        if key in ("person", "author-tag"):
+            return self.person_filter(key, str(value))
         if key == "tag":
             tag_id = self.name_id(Tag, Tag.name, str(value))
             if tag_id is None:
@@ -1043,6 +1119,9 @@ class _Compiler:
             return _compare(c.severity, f.op, int(value))
         if key == "followers":
             big = _compare(Author.followers, f.op, int(value))
+            few = self.planner.author_ids(f"followers:{f.op}{value}", big) if self.planner else None
+            if few is not None:
+                return c.author_id.in_(few) if few else false()
             if self.planner and self.planner.followers(big) == "walk":
                 return exists().where(Author.id == c.author_id, big)
             return c.author_id.in_(select(Author.id).where(big))
@@ -1053,6 +1132,27 @@ class _Compiler:
         if key == "before":
             return self.column("last_activity_at") < parse_when(str(value))
         raise AssertionError(f"unhandled key {key}")  # pragma: no cover
+
+    def person_filter(self, key: str, value: str) -> ColumnElement[bool]:
+        """`person:` / `author-tag:`: the root author is one of a set of accounts.
+
+        Like `author:`, the accounts are looked up first when planning (few, by
+        `person_author` and `ix_person_tag_tag`); a set too big for a list of
+        values stays a subquery.
+        """
+        c = Conversation
+        authors = person_authors(value) if key == "person" else tagged_person_authors(value)
+        if self.planner:
+            found = self.planner.ids(f"{key}:{value}", authors.limit(_PERSON_IDS_MAX + 1))
+            if not found:
+                return false()
+            if len(found) <= _PERSON_IDS_MAX:
+                if self.planner.authors(found) == "walk":
+                    # many conversations: test each row of the sort's index walk (budgeted)
+                    unindexed = literal_column("+conversation.author_id", type_=Integer)
+                    return unindexed.in_(found)
+                return c.author_id.in_(found)
+        return c.author_id.in_(authors)
 
     def name_id(self, model: Any, name_column: Any, name: str) -> Any:
         """The id of a named row: a value (None: no such row) or a scalar subquery."""
@@ -1427,6 +1527,7 @@ def fetch_page(
     planner: _Planner | None = None
     if dialect == "postgresql":
         planner = _PostgresPlanner(session)
+        planner.scan = planner.scan and query.sort != "followers"  # a full sort: no walk
     elif dialect == "sqlite" and query.sort != "followers":
         planner = _SqlitePlanner(session)
         planner.order_walk = query.sort == "priority"

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -55,10 +55,14 @@ from inboxtui.models import (
     Template,
 )
 from inboxtui.query import Query, bounded_filter, conversation_filter, parse
+from inboxtui.reports import matched, rollups
 from inboxtui.reports.period import Period
 from inboxtui.reports.sql import NONE_NAME, epoch, nearest_rank_percentiles, seconds_between
 from inboxtui.services.sentiment_labels import correction_counts
 from inboxtui.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from inboxtui.reports.people import PersonFigure
 
 DEFAULT_TARGET = 0.20
 T = TypeVar("T")
@@ -168,6 +172,8 @@ class Report:
     # agents' sentiment corrections made in the period: total and (old, new) -> count
     corrections: int = 0
     corrections_by_change: dict[tuple[str | None, str], int] = field(default_factory=dict)
+    # persons tagged advocate / detractor and their mentions in the period (reports.people)
+    people: list[PersonFigure] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -211,7 +217,8 @@ def _scope(session: Session, query: Query | None, me_id: int | None) -> _Scope:
     dialect = session.get_bind().dialect.name
     if query is None or query.root is None:
         return _Scope(None, dialect)
-    return _Scope(conversation_filter(query, dialect=dialect, me_id=me_id), dialect)
+    condition = conversation_filter(query, dialect=dialect, me_id=me_id)
+    return _Scope(matched.collected(session, condition), dialect)  # matched once, not per figure
 
 
 def _split(counts: dict[str | None, int]) -> SentimentSplit:
@@ -254,9 +261,14 @@ def _volume(
         .select_from(Mention)
         .join(Source, Source.id == Mention.source_id)
     )
-    statement = scope.mentions(statement, previous.since, period.until).group_by(
-        flag, bucket, Source.kind
-    )
+
+    def grouped(lo: datetime, hi: datetime) -> Any:
+        return scope.mentions(statement, lo, hi).group_by(flag, bucket, Source.kind)
+
+    if scope.condition is None and rollups.usable(session, period):
+        rows: Any = rollups.volume_rows(session, period, grouped)  # no scan of `mention`
+    else:
+        rows = session.connection().execute(grouped(previous.since, period.until))
     n = period.bucket_count
     counts: list[dict[str, int]] = [{} for _ in range(n)]
     negative = [0] * n
@@ -264,7 +276,7 @@ def _volume(
     previous_by_bucket = [0] * n
     totals: dict[str, int] = {}
     previous_totals: dict[str, int] = {}
-    for prev, index, kind, total, neg, pos in session.connection().execute(statement):
+    for prev, index, kind, total, neg, pos in rows:
         index = min(int(index), n - 1)
         if prev:
             previous_by_bucket[index] += total
@@ -320,13 +332,34 @@ def _share_of_voice(
     mentions); past `BOUNDED_TOPIC_MENTIONS` checking every candidate costs
     more than collecting the store's matches once (`conversation_filter`),
     which PostgreSQL's index does faster in every case measured.
+    With the rollups (`rollups.topic_split`), the candidates' mentions are
+    counted per conversation from `report_conversation`; on SQLite a short
+    period's topic words are probed per candidate (`rollups.probing_filter`).
     """
     in_period = and_(Mention.created_at >= period.since, Mention.created_at < period.until)
     # the scope's conversations with a mention in the period: the candidates
     active = scope.mentions(select(Mention.conversation_id), period.since, period.until)
+    # whole conversations from the rollup, not every mention of the period (a filter only
+    # narrows the candidate conversations)
+    rolled = rollups.usable(session, period)
+    short = scope.dialect == "sqlite" and period_mentions <= BOUNDED_TOPIC_MENTIONS
     out = []
     for name, topic in topics:
-        if scope.dialect == "sqlite" and period_mentions <= BOUNDED_TOPIC_MENTIONS:
+        if rolled:
+            condition = (
+                rollups.probing_filter(session, topic, me_id)
+                if short
+                else conversation_filter(topic, dialect=scope.dialect, me_id=me_id)
+            )
+            candidates = select(Conversation.id).where(condition)
+            if short and scope.condition is not None:
+                # the filter's conversations with a mention in the period, found by its index
+                candidates = candidates.where(Conversation.id.in_(active))
+            candidates = scope.conversations(candidates)
+            split = _split(dict(rollups.topic_split(session, period, candidates)))
+            out.append(TopicShare(name, topic.text, split.total, split))
+            continue
+        if short:
             candidates = select(Conversation.id).where(
                 Conversation.id.in_(active), bounded_filter(session, topic, me_id=me_id)
             )
@@ -485,9 +518,13 @@ def _outcomes(session: Session, scope: _Scope, period: Period) -> dict[str, int]
 
 
 def _top_authors(
-    session: Session, scope: _Scope, period: Period
+    session: Session, scope: _Scope, period: Period, period_mentions: int = 0
 ) -> tuple[list[AuthorFigure], list[AuthorFigure]]:
     """Authors of the period's mentions: the top by followers and the top by mentions."""
+    if scope.condition is None and rollups.usable(session, period):
+        found = rollups.top_author_rows(session, period, TOP_N, period_mentions)
+        if found is not None:
+            return _author_figures(found[0]), _author_figures(found[1])
     per_author = (
         scope.mentions(
             select(
@@ -519,16 +556,18 @@ def _top_authors(
     by_volume = base.order_by(per_author.c.mentions.desc(), Author.id)
 
     def figures(statement: Any) -> list[AuthorFigure]:
-        out = []
-        for handle, kind, name, followers, n, neg, neu, pos in session.connection().execute(
-            statement.limit(TOP_N)
-        ):
-            neg, neu, pos = int(neg or 0), int(neu or 0), int(pos or 0)
-            split = SentimentSplit(neg, neu, pos, int(n) - neg - neu - pos)
-            out.append(AuthorFigure(handle, kind, name, followers, int(n), split))
-        return out
+        return _author_figures(session.connection().execute(statement.limit(TOP_N)))
 
     return figures(by_reach), figures(by_volume)
+
+
+def _author_figures(rows: Any) -> list[AuthorFigure]:
+    out = []
+    for handle, kind, name, followers, n, neg, neu, pos in rows:
+        neg, neu, pos = int(neg or 0), int(neu or 0), int(pos or 0)
+        split = SentimentSplit(neg, neu, pos, int(n) - neg - neu - pos)
+        out.append(AuthorFigure(handle, kind, name, followers, int(n), split))
+    return out
 
 
 # --------------------------------------------------------------------------- entry point
@@ -552,6 +591,8 @@ def compute_report(
     `timings`, when given, receives the seconds each figure took (benchmarks).
     Raises `query.QueryError` for a bad query or topic query.
     """
+    from inboxtui.reports.people import people_figures  # it imports this module
+
     now = now or utcnow()
     spent = timings if timings is not None else {}
 
@@ -597,7 +638,9 @@ def compute_report(
     templates, all_time = timed("templates", lambda: _templates(session, scope, period))
     if all_time:
         notes.append("templates: replies do not record their template; all-time usage shown")
-    by_reach, by_volume = timed("top_authors", lambda: _top_authors(session, scope, period))
+    by_reach, by_volume = timed(
+        "top_authors", lambda: _top_authors(session, scope, period, sum(totals.values()))
+    )
     corrected = timed(
         "corrections",
         lambda: correction_counts(session, since=period.since, until=period.until),
@@ -635,6 +678,7 @@ def compute_report(
         notes=notes,
         corrections=corrected.total,
         corrections_by_change=corrected.by_change,
+        people=timed("people", lambda: people_figures(session, scope, period)),
     )
 
 

@@ -115,6 +115,17 @@ def report_dict(report: Report) -> dict[str, Any]:
             "by_reach": [_author(a) for a in report.top_by_reach],
             "by_volume": [_author(a) for a in report.top_by_volume],
         },
+        "people": [
+            {
+                "tag": p.tag,
+                "name": p.name,
+                "accounts": p.accounts,
+                "reach": p.reach,
+                "mentions": p.mentions,
+                "sentiment": _split(p.sentiment),
+            }
+            for p in report.people
+        ],
         "notes": report.notes,
     }
 
@@ -170,6 +181,10 @@ def csv_rows(report: Report) -> Iterator[tuple[str, str, str, str, Any]]:
             yield "top_authors", group, a.handle, "mentions", a.mentions
             for label, n in _split(a.sentiment).items():
                 yield "top_authors", group, a.handle, label, n
+    for p in report.people:
+        yield "people", p.tag, p.name, "mentions", p.mentions
+        for label, n in _split(p.sentiment).items():
+            yield "people", p.tag, p.name, label, n
 
 
 def render_csv(report: Report) -> str:

@@ -108,6 +108,26 @@ def _authors(title: str, authors: list[AuthorFigure]) -> list[str]:
     return [f"**{title}**", "", *_table(header, rows), ""]
 
 
+def _people(report: Report) -> list[str]:
+    """Advocates and detractors (persons tagged so): their mentions in the period."""
+    out = ["## Advocates and detractors", ""]
+    if not report.people:
+        return [*out, "Nobody is tagged advocate or detractor (`inboxtui person tag`).", ""]
+    rows = [
+        [
+            p.tag,
+            cell(p.name),
+            str(p.accounts),
+            f"{p.reach:,}",
+            str(p.mentions),
+            *_split(p.sentiment),
+        ]
+        for p in report.people
+    ]
+    header = ["tag", "person", "accounts", "reach", "mentions", "neg", "neu", "pos"]
+    return [*out, *_table(header, rows), ""]
+
+
 def render_markdown(report: Report) -> str:
     p, prev = report.period, report.previous
     out = [
@@ -222,6 +242,7 @@ def render_markdown(report: Report) -> str:
     out += ["## Top authors", ""]
     out += _authors("By reach", report.top_by_reach)
     out += _authors("By volume", report.top_by_volume)
+    out += _people(report)
     if report.notes:
         out += ["---", ""] + [f"- {cell(n)}" for n in report.notes] + [""]
     return "\n".join(out).rstrip("\n") + "\n"

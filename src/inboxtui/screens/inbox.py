@@ -473,6 +473,29 @@ class InboxScreen(Screen):
             lambda chosen: self.go_to_conversation(chosen) if chosen else None,
         )
 
+    def action_profile(self) -> None:
+        """The author profile (`P`; `enter` in the detail pane) of the shown conversation."""
+        from inboxtui.screens.profile import ProfileScreen
+
+        if self.detail.has_focus and self.detail.conversation_id is not None:
+            conversation_id: int | None = self.detail.conversation_id
+        else:
+            row = self.queue.current_row
+            conversation_id = row.id if row is not None else self.detail.conversation_id
+        if conversation_id is None:
+            self.say("No conversation selected", "warning")
+            return
+        self.app.push_screen(
+            ProfileScreen(
+                self.db,
+                self.agent,
+                conversation_id=conversation_id,
+                clock=self.clock,
+                db_label=self.db_label,
+            ),
+            lambda chosen: self.go_to_conversation(chosen) if chosen else None,
+        )
+
     def go_to_conversation(self, conversation_id: int) -> None:
         """Put the cursor on `conversation_id` in the current view (else show it in detail)."""
         self._go_to_worker(conversation_id, self.queue.query_obj)

@@ -113,6 +113,7 @@ class ReportsScreen(Screen[None]):
                     ("outcomes", "How conversations end"),
                     ("reach", "Top authors by reach"),
                     ("volume-authors", "Top authors by volume"),
+                    ("people", "Advocates and detractors"),
                 ):
                     table = DataTable(id=f"{key}-table", zebra_stripes=True, cursor_type="none")
                     table.border_title = title
@@ -360,6 +361,14 @@ class ReportsScreen(Screen[None]):
                 ("author", "followers", "mentions", "neg", "pos"),
                 [_author_row(a) for a in authors],
             )
+        _table(
+            self.query_one("#people-table", DataTable),
+            ("tag", "person", "mentions", "neg", "pos"),
+            [
+                (p.tag, plain(p.name, 40), p.mentions, p.sentiment.negative, p.sentiment.positive)
+                for p in report.people
+            ],
+        )
 
 
 def _short_labels(report: Report) -> list[str]:

@@ -125,6 +125,13 @@ def render_detail(
             author.append(f" · {reach(card.followers)} followers")
         author.append(f" · {card.conversations} conversation(s)")
         parts.append(author)
+        if card.person is not None:  # linked or tagged: its person (P / enter: the profile)
+            person = Text("person ", style="dim")
+            person.append(sanitize(card.person), "bold")
+            for tag in card.person_tags:
+                person.append(" ")
+                person.append(f" {sanitize(tag)} ", "reverse")
+            parts.append(person)
         if card.url:
             parts.append(Text(sanitize(card.url), style="dim"))
 
@@ -163,6 +170,8 @@ class DetailPane(ScrollView, can_focus=True):
         Binding("G,end", "scroll_end", "Bottom", show=False, id="detail.bottom"),
         Binding("pagedown,ctrl+d", "page_down", "Page down", show=False, id="detail.page_down"),
         Binding("pageup,ctrl+u", "page_up", "Page up", show=False, id="detail.page_up"),
+        # the author card is part of the pane's text: enter opens the author's profile
+        Binding("enter", "screen.profile", "Author profile", show=False, id="detail.profile"),
     ]
     # The gutter is kept whether or not the scrollbar shows: text is wrapped to the
     # width before anyone knows whether it will need one, and must not lose its end.
