@@ -35,6 +35,7 @@ from inboxtui.services import people
 from inboxtui.services.errors import ServiceError
 from inboxtui.text import one_line, sanitize
 from inboxtui.timeutil import utcnow
+from inboxtui.widgets.queue_list import reach
 
 CONVERSATION_COLUMNS = ("#", "Status", "Last activity", "", "Source", "Excerpt")
 BARS = " ▁▂▃▄▅▆▇█"
@@ -46,13 +47,8 @@ def _day(value: datetime | None) -> str:
 
 
 def _reach(followers: int | None) -> str:
-    if followers is None:
-        return "?"
-    if followers >= 1_000_000:
-        return f"{followers / 1_000_000:.1f}m"
-    if followers >= 10_000:
-        return f"{followers / 1000:.0f}k"
-    return f"{followers:,}"
+    """`12k`, `1.2M` as in the queue; `?` when the platform never said."""
+    return "?" if followers is None else reach(followers)
 
 
 def head_text(profile: people.Profile) -> Text:
