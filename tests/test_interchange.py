@@ -356,6 +356,37 @@ def test_the_worker_takes_over_midway(db: Database, monkeypatch: pytest.MonkeyPa
     assert exported(db) == expected
 
 
+def test_two_parsing_processes_keep_the_input_order(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks dealt to two workers in turn come back merged in input order."""
+    alone = _import_bytes(db, MIXED, parallel=False)
+    expected = exported(db)
+    empty(db)
+    start = jsonl._Worker.start
+
+    def started_and_ready(dialect: str) -> Any:
+        worker = start(dialect)
+        assert worker is not None and worker.wait_ready()
+        return worker
+
+    taken: list[int] = []
+    take_over = jsonl._Worker.take_over
+
+    def counting(self: Any, blocks: Any) -> Any:
+        taken.append(1)
+        return take_over(self, blocks)
+
+    monkeypatch.setattr(jsonl._Worker, "start", staticmethod(started_and_ready))
+    monkeypatch.setattr(jsonl._Worker, "take_over", counting)
+    monkeypatch.setattr(jsonl, "WORKERS", 2)
+    monkeypatch.setattr(jsonl, "_BLOCK_BYTES", 400)  # a dozen blocks, dealt in turn
+    both = _import_bytes(db, MIXED, parallel=True)
+    assert taken == [1, 1]
+    assert both == alone
+    assert exported(db) == expected
+
+
 _READY_THEN_EXIT = "import sys; sys.stdout.buffer.write(b'R' + bytes(8)); sys.stdout.flush()"
 
 

@@ -4,7 +4,9 @@ About half of an import's time goes into turning lines into mentions (JSON,
 validation, search documents, time strings), the other half into the database.
 A big import hands the first half to a worker process so that both go at once
 on two cores: a thread feeds the worker the raw input, the worker sends back
-`Parsed` blocks, and the main process only writes to the database.
+`Parsed` blocks, and the main process only writes to the database. With cores to
+spare, a big file gets more workers (`WORKERS`), dealt blocks in turn and read
+back in the same turn.
 
 The worker is a plain `python -c` child speaking tagged, length-prefixed frames
 on its stdin/stdout: unlike multiprocessing's spawn it never re-runs the
@@ -35,12 +37,21 @@ from typing import IO, Any, NamedTuple, TextIO
 
 import orjson
 
-from inboxtui.ingest import MentionIn, Prepared, RecordError, parse_record, prepare
+from inboxtui.ingest import MentionIn, Prepared, RecordError, parse_record, prepare_record
 
 # Start a worker for a regular file with at least this much left to read...
 WORKER_MIN_BYTES = 4 << 20
 # ... and for a stream (a pipe, stdin) once this many lines were parsed here.
 WORKER_MIN_LINES = 20_000
+# Parsing processes for a big file: one core is left to this process, which
+# writes. Parsing a mention (JSON, checks, sentiment, search document) costs
+# about as much CPU as storing it or more, so with spare cores a second and third
+# worker keep the writer busy; on two cores a second worker only takes CPU from
+# the writer (measured: no faster). A stream (stdin) gets one: it is known to be
+# big only once it is under way.
+WORKERS = max(1, min(3, (os.cpu_count() or 1) - 1))
+_HELPER_WAIT = 5.0  # seconds a second worker may take to start once the first is ready
+_HAND_BLOCKS = 4  # input blocks dealt ahead to each worker
 _BLOCK_BYTES = 1 << 19  # read size; a pipe gives what it has, so streaming stays prompt
 _TEXT_BLOCK_LINES = 512
 _QUEUE_BLOCKS = 64  # parsed blocks (~1,100 mentions each) ready ahead of the database
@@ -65,13 +76,17 @@ class WorkerError(RuntimeError):
 
 def parse_line(line: str) -> MentionIn:
     """One JSONL line -> a validated, sanitised mention; raises `RecordError`."""
+    return parse_record(_load_line(line), raw=line)
+
+
+def _load_line(line: str) -> Any:
+    """One JSONL line -> its JSON value; raises `RecordError`."""
     if not line.isascii() and not _valid_unicode(line):
         raise RecordError(None, "not valid UTF-8 text")
     try:
-        obj = orjson.loads(line)
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
-        obj = _loads_strictly(line)
-    return parse_record(obj, raw=line)
+        return _loads_strictly(line)
 
 
 def _loads_strictly(line: str) -> Any:
@@ -109,13 +124,13 @@ def parse_lines(lines: Iterable[tuple[int, str]], dialect: str) -> Parsed:
         if not line.strip():
             continue
         count += 1
-        try:
-            mention = parse_line(line)
+        try:  # = prepare(parse_line(line), ...), without building a MentionIn
+            record = prepare_record(_load_line(line), line, dialect)
         except RecordError as exc:
             errors.append((number, str(exc)))
             continue
         numbers.append(number)
-        records.append(prepare(mention, dialect, sanitised=True))
+        records.append(record)
     return Parsed(count, numbers, records, errors)
 
 
@@ -184,11 +199,15 @@ def parsed_blocks(
         return
     blocks = _blocks(binary)
     worker: _Worker | None = None
+    helpers: list[_Worker] = []  # more parsing processes, for a big file (`WORKERS`)
     if parallel or (parallel is None and _big_file(binary)):
         worker = _Worker.start(dialect)
+        if worker is not None:
+            helpers = [h for h in (_Worker.start(dialect) for _ in range(WORKERS - 1)) if h]
         if parallel and (worker is None or not worker.wait_ready()):
-            if worker is not None:
-                worker.close()
+            for started in (worker, *helpers):
+                if started is not None:
+                    started.close()
             raise WorkerError("cannot start the import's parsing process")
     seen = 0
     try:
@@ -197,14 +216,85 @@ def parsed_blocks(
                 worker = _Worker.start(dialect)
             # asked for a worker: it takes over even if it died since (take_over says so)
             if worker is not None and worker.ready.is_set() and (parallel or not worker.failed):
-                yield from worker.take_over(chain([(first, data)], blocks))
+                ready = [h for h in helpers if h.wait_ready(_HELPER_WAIT) and not h.failed]
+                yield from _take_over([worker, *ready], chain([(first, data)], blocks))
                 return
             parsed = parse_block(first, data, dialect)
             seen += parsed.lines
             yield parsed
     finally:
-        if worker is not None:
-            worker.close()
+        for started in (worker, *helpers):
+            if started is not None:
+                started.close()
+
+
+def _take_over(workers: list[_Worker], blocks: Iterator[tuple[int, bytes]]) -> Iterator[Parsed]:
+    """The rest of the input parsed by `workers`, in input order.
+
+    Several: a thread deals the blocks out in turn, and the results are taken
+    back in the same turn, so the order is the input's.
+    """
+    if len(workers) == 1:
+        yield from workers[0].take_over(blocks)
+        return
+    stop = threading.Event()
+    hands: list[queue.Queue[Any]] = [queue.Queue(_HAND_BLOCKS) for _ in workers]
+    threading.Thread(target=_deal, args=(blocks, hands, stop), daemon=True).start()
+    results = [w.take_over(_dealt(hand, stop)) for w, hand in zip(workers, hands, strict=True)]
+    try:
+        turn = 0
+        while True:
+            try:
+                parsed = next(results[turn % len(results)])
+            except StopIteration:
+                break
+            yield parsed
+            turn += 1
+        for rest in results:  # each ends too (its DONE), or raises what went wrong
+            for _ in rest:
+                raise WorkerError("a parsing process returned more blocks than it was given")
+    finally:
+        stop.set()
+
+
+def _deal(blocks: Iterator[tuple[int, bytes]], hands: list[queue.Queue[Any]], stop: Any) -> None:
+    """Dealer thread: block i -> hands[i % n], then the end (None, or the input's error)."""
+    end: BaseException | None = None
+    try:
+        for index, block in enumerate(blocks):
+            if not _hand(hands[index % len(hands)], block, stop):
+                return
+    except BaseException as exc:  # reading the input failed: each worker's feeder raises it
+        end = exc
+    for hand in hands:
+        _hand(hand, end, stop)
+
+
+def _hand(hand: queue.Queue[Any], item: Any, stop: Any) -> bool:
+    """Put `item`, unless the import stopped meanwhile (nobody would take it)."""
+    while not stop.is_set():
+        try:
+            hand.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _dealt(hand: queue.Queue[Any], stop: Any) -> Iterator[tuple[int, bytes]]:
+    """One worker's blocks (what its feeder thread sends it)."""
+    while True:
+        try:
+            item = hand.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return
+            continue
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _big_file(binary: IO[bytes]) -> bool:

@@ -82,15 +82,29 @@ class _Term:
     polar: bool = False
 
 
+# Shared terms for what only takes up a place (they are never changed).
+_PUNCT = _Term(".", kind="punct")
+_QUOTE = _Term('"', kind="quote")
+_OTHER = _Term("", kind="other")
+_PLAIN = _Term("", kind="word")
+
+
 @dataclass(slots=True)
 class _Lexicon:
     words: dict[str, float]
-    phrases: dict[str, list[tuple[tuple[str, ...], float]]] = field(default_factory=dict)
+    # English: first token -> (tokens, term) of the phrases it starts, longest first
+    phrases: dict[str, list[tuple[tuple[str, ...], _Term]]] = field(default_factory=dict)
     modifiers: dict[str, tuple[str, float]] = field(default_factory=dict)
     # what can start a scored unit: English tokens; Chinese first character ->
     # the lengths of the entries it starts, longest first
     known: frozenset[str] = frozenset()
     starts: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # The term a token (English: sentiment word, modifier, punctuation) or an entry
+    # (Chinese: word, modifier) stands for; shared, so never changed (speed: looked
+    # up once per token instead of built).
+    term_of: dict[str, _Term] = field(default_factory=dict)
+    polar_of: dict[str, _Term] = field(default_factory=dict)  # English: sentiment words only
+    phrase_starts: frozenset[str] = frozenset()  # English: tokens that may start a phrase
     scan: re.Pattern[str] = re.compile("$^")  # Chinese: where something may start
 
 
@@ -126,7 +140,8 @@ def english() -> _Lexicon:
             elif parts:
                 phrases[parts] = valence
     for parts, valence in phrases.items():
-        lexicon.phrases.setdefault(parts[0], []).append((parts, valence))
+        term = _Term(" ".join(parts), valence, polar=True)
+        lexicon.phrases.setdefault(parts[0], []).append((parts, term))
     for options in lexicon.phrases.values():
         options.sort(key=lambda item: -len(item[0]))
     for cells in _rows("en_modifiers.tsv"):
@@ -136,6 +151,14 @@ def english() -> _Lexicon:
     lexicon.known = frozenset(
         [w for w, v in lexicon.words.items() if v] + list(lexicon.modifiers) + list(lexicon.phrases)
     )
+    lexicon.phrase_starts = frozenset(lexicon.phrases)
+    lexicon.polar_of = {w: _Term(w, v, polar=True) for w, v in lexicon.words.items() if v}
+    # Later entries win: a token is a quote, else punctuation, else a modifier, else a word.
+    term_of = lexicon.term_of
+    term_of.update(lexicon.polar_of)
+    term_of.update((m, _Term(m, kind=k, degree=v)) for m, (k, v) in lexicon.modifiers.items())
+    term_of.update((char, _PUNCT) for char in _CLAUSE_END)
+    term_of.update((char, _QUOTE) for char in _QUOTES)
     return lexicon
 
 
@@ -148,6 +171,14 @@ def chinese() -> _Lexicon:
     for cells in _rows("zh_modifiers.tsv"):
         value = _number("zh_modifiers.tsv", cells, 2) if len(cells) > 2 else 1.0
         lexicon.modifiers[_simplified(cells[0])] = (cells[1], value)
+    # The term each entry stands for (shared; `_chinese_terms` copies the ones it changes)
+    for piece, valence in lexicon.words.items():
+        # a listed neutral word (推出) shields what it contains
+        lexicon.term_of[piece] = _Term(piece, valence, polar=True) if valence else _PLAIN
+    for piece, (kind, value) in lexicon.modifiers.items():
+        # 好 is "good" alone and "very" before a word: a modifier keeps its valence
+        valence = lexicon.words.get(piece) or 0.0
+        lexicon.term_of[piece] = _Term(piece, valence, kind=kind, degree=value)
     sizes: dict[str, set[int]] = {}
     for entry in (*lexicon.words, *lexicon.modifiers):
         sizes.setdefault(entry[0], set()).add(len(entry))
@@ -236,13 +267,6 @@ def _read_script(text: str, hint: str | None) -> tuple[str, str | None]:
 # -- tokenising -----------------------------------------------------------------
 
 
-# Shared terms for what only takes up a place (they are never changed).
-_PUNCT = _Term(".", kind="punct")
-_QUOTE = _Term('"', kind="quote")
-_OTHER = _Term("", kind="other")
-_PLAIN = _Term("", kind="word")
-
-
 def _english_terms(text: str) -> list[_Term]:
     lexicon = english()
     plain = text.replace("’", "").replace("'", "")  # don't -> dont, as the lexicon has it
@@ -254,37 +278,33 @@ def _english_terms(text: str) -> list[_Term]:
     raw = _EN_TOKEN_ANY_CASE.findall(plain) if shouted else None
     if raw is not None and len(raw) != len(lowered):  # lower() changed a token's length
         raw = None
-    words, modifiers, phrases = lexicon.words, lexicon.modifiers, lexicon.phrases
-    terms: list[_Term] = []
-    i, n = 0, len(lowered)
-    while i < n:
-        token = lowered[i]
-        if token in phrases:
-            for parts, valence in phrases[token]:
-                if tuple(lowered[i : i + len(parts)]) == parts:
-                    terms.append(_Term(" ".join(parts), valence, polar=True))
-                    i += len(parts)
-                    break
-            else:
-                parts = ()
-            if parts:
-                continue
-        if token in _QUOTES:
-            terms.append(_QUOTE)
-        elif token in _CLAUSE_END:
-            terms.append(_PUNCT)
-        elif token in modifiers:
-            kind, value = modifiers[token]
-            terms.append(_Term(token, kind=kind, degree=value))
-        else:
-            valence = words.get(token)
-            if valence:
-                caps = raw is not None and len(raw[i]) > 1 and raw[i].isupper()
-                terms.append(_Term(token, valence, caps=caps, polar=True))
-            else:
-                terms.append(_PLAIN)
-        i += 1
-    return terms
+    # One term per token, looked up (speed: this runs for every mention)...
+    get = lexicon.term_of.get
+    terms = [get(token, _PLAIN) for token in lowered]
+    if raw is not None:
+        for i, token in enumerate(raw):
+            if len(token) > 1 and token.isupper() and terms[i].polar:
+                term = terms[i]
+                terms[i] = _Term(term.text, term.valence, caps=True, polar=True)
+    if lexicon.phrase_starts.isdisjoint(lowered):
+        return terms
+    # ...then phrases, left to right, each standing for the tokens it covers.
+    phrase_starts, phrases = lexicon.phrase_starts, lexicon.phrases
+    out: list[_Term] = []
+    done = 0  # tokens before this one are in `out` already
+    for i in [i for i, token in enumerate(lowered) if token in phrase_starts]:
+        if i < done:
+            continue  # inside the phrase just taken
+        for parts, term in phrases[lowered[i]]:
+            if tuple(lowered[i : i + len(parts)]) == parts:
+                out.extend(terms[done:i])
+                out.append(term)
+                done = i + len(parts)
+                break
+    if not done:
+        return terms
+    out.extend(terms[done:])
+    return out
 
 
 # Runs of characters no entry starts with stand for this many places at most:
@@ -300,9 +320,10 @@ def _chinese_terms(folded: str) -> list[_Term]:
     (an entry, punctuation, a Latin word); what lies between is a gap.
     """
     lexicon = chinese()
-    words, modifiers, starts = lexicon.words, lexicon.modifiers, lexicon.starts
-    english_words = english().words
+    entries, starts = lexicon.term_of, lexicon.starts
+    english_words = english().polar_of
     terms: list[_Term] = []
+    dual: list[int] = []  # where a degree word that is also a sentiment word stands
     i = 0
     for match in lexicon.scan.finditer(folded):
         at = match.start()
@@ -315,21 +336,13 @@ def _chinese_terms(folded: str) -> list[_Term]:
         sizes = starts.get(token[0])
         if sizes is not None:
             for size in sizes:
-                piece = folded[at : at + size]
-                valence = words.get(piece)
-                modifier = modifiers.get(piece)
-                if valence is None and modifier is None:
+                term = entries.get(folded[at : at + size])
+                if term is None:
                     continue
-                if modifier is not None:
-                    kind, value = modifier
-                    term = _Term(piece, kind=kind, degree=value)
-                    if valence is not None:  # 好 is "good" alone and "very" before a word
-                        term.valence = valence
-                    terms.append(term)
-                elif valence:
-                    terms.append(_Term(piece, valence, polar=True))
-                else:
-                    terms.append(_PLAIN)  # a listed neutral word (推出) shields what it contains
+                if term.kind == "degree" and term.valence:  # changed below: this one's own
+                    dual.append(len(terms))
+                    term = _Term(term.text, term.valence, term.kind, term.degree)
+                terms.append(term)
                 i = at + size
                 break
             else:
@@ -344,9 +357,7 @@ def _chinese_terms(folded: str) -> list[_Term]:
             end = match.end()
             while end < len(folded) and folded[end].isascii() and folded[end].isalnum():
                 end += 1
-            word = folded[at:end]
-            valence = english_words.get(word)
-            terms.append(_Term(word, valence, polar=True) if valence else _PLAIN)
+            terms.append(english_words.get(folded[at:end], _PLAIN))
             i = end
         else:
             terms.append(_OTHER)
@@ -354,11 +365,11 @@ def _chinese_terms(folded: str) -> list[_Term]:
         terms.extend(_GAPS[min(len(folded) - i, _GAP_CAP)])
     # A word that is both a degree word and a sentiment word (好, 超) is a degree
     # word only when a sentiment word follows it, else it keeps its own valence.
-    for index, term in enumerate(terms):
-        if term.kind == "degree" and term.valence:
-            following = terms[index + 1] if index + 1 < len(terms) else None
-            if following is None or not following.polar:
-                term.kind, term.polar = "word", True
+    for index in dual:
+        following = terms[index + 1] if index + 1 < len(terms) else None
+        if following is None or not following.polar:
+            term = terms[index]
+            term.kind, term.polar = "word", True
     return terms
 
 
