@@ -202,6 +202,39 @@ def test_pending_pauses_and_resuming_credits_the_paused_time(sladb: Database) ->
     assert _clock(sladb, cid)[2] is not None
 
 
+def test_a_new_mention_that_wakes_a_snoozed_conversation_restarts_its_clock(
+    sladb: Database,
+) -> None:
+    """Ingest's wake credits the snoozed time as triage's does, in the same transaction."""
+    created = utcnow().replace(microsecond=0) - timedelta(minutes=10)
+    cid = _conversation(sladb, created)
+    services.snooze(sladb, cid, "1d", actor="lena")
+    two_hours_ago = utcnow() - timedelta(hours=2)
+    with sladb.write() as session:
+        session.execute(
+            text("UPDATE conversation SET sla_paused_at = :at WHERE id = :id"),
+            {
+                "at": two_hours_ago if sladb.dialect == "postgresql" else iso(two_hours_ago),
+                "id": cid,
+            },
+        )
+    reply: dict[str, Any] = {
+        "kind": "rss",
+        "source": "blog",
+        "external_id": "wake-up",
+        "created_at": iso(utcnow()),
+        "text": "any news?",
+        "author": {"handle": "u"},
+        "in_reply_to": f"e{created.timestamp()}-normal",
+    }
+    assert ingest(sladb, [parse_record(reply)]).reopened == 1
+    first, resolution, paused, credit = _clock(sladb, cid)
+    assert paused is None
+    assert 7195 <= credit <= 7300
+    assert _same(first, created + timedelta(hours=1, seconds=credit))
+    assert _same(resolution, created + timedelta(days=1, seconds=credit))
+
+
 def test_breached_and_due_filters(sladb: Database) -> None:
     now = utcnow().replace(microsecond=0)
     late = _conversation(sladb, now - timedelta(hours=3))  # first response due 2 h ago

@@ -80,7 +80,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel
 
-from inboxtui import rollup_counts, search
+from inboxtui import rollup_counts, search, sla
 from inboxtui.db import Database
 from inboxtui.models import PRIORITY_RANK, Status
 from inboxtui.text import one_line, sanitize
@@ -1451,6 +1451,9 @@ class _Batch:
             events,
         )
         self.stats.reopened = len(events)
+        # A reopened or woken conversation's SLA clock runs again: the same refresh
+        # triage does (a wake credits the snoozed time and moves the deadlines).
+        sla.refresh(self.conn, [event[0] for event in events])
 
     # -- edits of stored mentions
 

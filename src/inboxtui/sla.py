@@ -18,11 +18,8 @@ breached only if its deadline passed before the pause.
 transaction; triage (status, priority, role) and routing call it after each
 change, so the columns never disagree with the state they derive from.
 
-Known gap: a conversation that ingest reopens or wakes (a new mention on a
-resolved or snoozed one) keeps its stored deadlines until the next triage
-change. The filters and the queue treat a clock as paused only while the
-status is pending or snoozed, so such a clock runs at once, without the
-paused time credited: it errs towards showing a breach early, never late.
+Ingest calls it too, for the conversations a new mention reopens or wakes:
+a woken conversation's snoozed time is credited as when an agent wakes it.
 """
 
 from __future__ import annotations
