@@ -327,11 +327,8 @@ def test_a_second_process_parses_exactly_like_this_one(db: Database) -> None:
     assert exported(db) == expected
 
 
-def test_the_worker_takes_over_midway(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines before the hand-over parsed here, the rest there: one seamless result."""
-    alone = _import_bytes(db, MIXED, parallel=False)
-    expected = exported(db)
-    empty(db)
+def _ready_workers_counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Workers start ready (no race with the hand-over); each take-over appends to the list."""
     start = jsonl._Worker.start
 
     def started_and_ready(dialect: str) -> Any:
@@ -348,6 +345,15 @@ def test_the_worker_takes_over_midway(db: Database, monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(jsonl._Worker, "start", staticmethod(started_and_ready))
     monkeypatch.setattr(jsonl._Worker, "take_over", counting)
+    return taken
+
+
+def test_the_worker_takes_over_midway(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines before the hand-over parsed here, the rest there: one seamless result."""
+    alone = _import_bytes(db, MIXED, parallel=False)
+    expected = exported(db)
+    empty(db)
+    taken = _ready_workers_counted(monkeypatch)
     monkeypatch.setattr(jsonl, "_BLOCK_BYTES", 400)
     monkeypatch.setattr(jsonl, "WORKER_MIN_LINES", 10)
     both = _import_bytes(db, MIXED, parallel=None)
@@ -363,22 +369,7 @@ def test_two_parsing_processes_keep_the_input_order(
     alone = _import_bytes(db, MIXED, parallel=False)
     expected = exported(db)
     empty(db)
-    start = jsonl._Worker.start
-
-    def started_and_ready(dialect: str) -> Any:
-        worker = start(dialect)
-        assert worker is not None and worker.wait_ready()
-        return worker
-
-    taken: list[int] = []
-    take_over = jsonl._Worker.take_over
-
-    def counting(self: Any, blocks: Any) -> Any:
-        taken.append(1)
-        return take_over(self, blocks)
-
-    monkeypatch.setattr(jsonl._Worker, "start", staticmethod(started_and_ready))
-    monkeypatch.setattr(jsonl._Worker, "take_over", counting)
+    taken = _ready_workers_counted(monkeypatch)
     monkeypatch.setattr(jsonl, "WORKERS", 2)
     monkeypatch.setattr(jsonl, "_BLOCK_BYTES", 400)  # a dozen blocks, dealt in turn
     both = _import_bytes(db, MIXED, parallel=True)

@@ -234,16 +234,7 @@ class ImportReport:
     unchanged: int = 0
 
 
-def _record(session: Session, actor: str, action: str, before: Any, after: Any) -> None:
-    audit.record(
-        session,
-        conversation_id=None,
-        actor=actor,
-        action=action,
-        before=before,
-        after=after,
-        version=None,
-    )
+_record = audit.record_setting
 
 
 def _role_rows(session: Session) -> dict[str, Role]:

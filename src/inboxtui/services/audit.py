@@ -135,3 +135,24 @@ def recent(session: Session, since: datetime | None = None, limit: int = 100) ->
 
 
 __all__ = ["EventRow", "dumps", "history", "recent", "record", "since_version"]
+
+
+def record_setting(
+    session: Session,
+    actor: str,
+    action: str,
+    before: Any,
+    after: Any,
+    detail: str | None = None,
+) -> Event:
+    """An event about no conversation (the team, a person, a policy): no version to check."""
+    return record(
+        session,
+        conversation_id=None,
+        actor=actor,
+        action=action,
+        before=before,
+        after=after,
+        version=None,
+        detail=detail,
+    )

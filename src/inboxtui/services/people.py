@@ -349,16 +349,7 @@ def _event(
     after: dict[str, Any] | None,
     detail: str | None = None,
 ) -> None:
-    audit.record(
-        session,
-        conversation_id=None,
-        actor=actor,
-        action=action,
-        before=before,
-        after=after,
-        version=None,
-        detail=detail,
-    )
+    audit.record_setting(session, actor, action, before, after, detail)
 
 
 def _materialise(session: Session, ref: PersonRef, actor: str) -> PersonRef:
