@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
@@ -199,3 +200,25 @@ async def test_the_runtime_is_tuned_while_the_inbox_runs_and_restored_after(
         assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
     assert (gc.get_threshold(), sys.getswitchinterval()) == before
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "inline"),
+    [
+        ("", True),
+        ("is:open role:support sort:oldest", True),
+        ("refund", False),
+        ("-退款 is:open", False),
+        ("is:escalated OR \"money back\"", False),
+    ],
+)
+def test_read_aheads_run_inline_only_for_queries_without_full_text(
+    text: str, inline: bool, tmp_path: Path
+) -> None:
+    """Index walks are read on the UI thread; a search's read-ahead may walk far: a thread."""
+    db = open_database(str(tmp_path / "inline.db"))
+    try:
+        queue = queue_list.QueueList(db)
+        assert queue._inline_reads(q.parse(text)) is inline
+    finally:
+        db.dispose()
