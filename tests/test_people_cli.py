@@ -45,6 +45,9 @@ def test_person_commands(sqlite_db: Database, capsys: pytest.CaptureFixture[str]
     text = capsys.readouterr().out
     assert "Ada Lovelace" in text and "reach 2,000" in text and "prefers DMs" in text
     assert "(replied)" in text  # her reply in Bob's thread
+    conversation = ["--db", sqlite_db.display_name, "show", str(world.conversations["b1"])]
+    assert cli.main(conversation) == 0
+    assert "person Ada Lovelace [advocate]" in capsys.readouterr().out
     assert cli.main([*base, "list", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(p["name"], p["tags"], p["accounts"]) for p in listed] == [

@@ -184,6 +184,9 @@ def cmd_show(args: argparse.Namespace) -> int:
                 f"{a.conversations} conversation(s)"
             )
         )
+        if a.person:
+            tags = f" [{', '.join(a.person_tags)}]" if a.person_tags else ""
+            console.print(Text(f"person {a.person}{tags} (inboxtui person show {a.handle})"))
     console.print(Text("\nthread", style="bold"))
     for m in detail.mentions:
         indent = "  " * m.depth
