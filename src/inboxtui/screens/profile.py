@@ -110,7 +110,7 @@ def trend_text(trend: list[people.WeekSentiment]) -> Text:
         top = max(counts, key=lambda k: counts[k])
         out.append(BARS[level], SENTIMENT_STYLE[top] if counts[top] else "")
     first = trend[0].week if trend else None
-    out.append(f"  weekly since {_day(first)}", "dim")
+    out.append(f"  mentions per week since {_day(first)}, coloured by mood", "dim")
     scored = [w for w in trend if w.net is not None]
     if scored:
         last = scored[-1].net or 0.0
