@@ -59,7 +59,7 @@ from inboxtui.timeutil import utcnow
 
 BLOCK = 50  # rows per fetch near the viewport (at least)
 AHEAD = 4  # pages kept loaded in the direction of travel (a read starts when fewer are)
-FILL = 5  # pages one read-ahead fills up to (about a page per page down: even frames)
+FILL = 8  # pages one read-ahead fills up to
 BEHIND = 1  # pages kept loaded against the direction of travel
 MAX_FETCH = 200  # rows per fetch at most (a missing run of the window is read at once)
 STRIDE = 5000  # rows per fetch when walking to a far position (only the last is kept)
