@@ -984,7 +984,8 @@ class QueueList(ScrollView, can_focus=True):
             return
         self._inflight = fetch
         if self._inline_gen == self._gen and not on_screen and fetch.keep > 1:
-            self._read_inline(fetch)
+            # after the frame: the rows on screen are loaded, the read is for later pages
+            self.call_after_refresh(self._read_inline, fetch)
         else:
             self._fetch_worker(self._gen, self.query_obj, fetch)
 
@@ -1002,6 +1003,8 @@ class QueueList(ScrollView, can_focus=True):
         (an index walk of a page or a few); one that still takes long sends
         the query's next reads back to threads.
         """
+        if self._inflight is not fetch:
+            return  # a new query or a reload since it was planned
         gen, started = self._gen, time.perf_counter()
         try:
             rows, covered = _load(self.db, self.query_obj, self.me_id, fetch)
