@@ -251,9 +251,9 @@ class InboxScreen(Screen):
         if total is None:
             text.append("counting…")
         else:
-            text.append(f"{total:,} conversation{'s' if total != 1 else ''}")
-            if total:
-                text.append(f"  ·  {queue.cursor + 1:,}/{total:,}")
+            # the position first, in one phrase: a narrow queue still shows where you are
+            where = f"{queue.cursor + 1:,}/" if total else ""
+            text.append(f"{where}{total:,} conversation{'s' if total != 1 else ''}")
         if queue.marks:
             text.append(f"  ·  {len(queue.marks):,} marked", "bold")
         if self.bulk_armed:

@@ -23,7 +23,10 @@ class FilterBar(Vertical):
         height: auto;
         background: $boost;
     }
-    FilterBar #filter-status { height: 1; padding: 0 1; color: $text-muted; }
+    FilterBar #filter-status {
+        height: 1; padding: 0 1; color: $text-muted;
+        text-wrap: nowrap; text-overflow: ellipsis;  /* a long status never wraps out of sight */
+    }
     FilterBar #filter-input { display: none; border: none; height: 1; padding: 0 1; }
     FilterBar #filter-error { display: none; height: auto; padding: 0 1; color: $text-error; }
     FilterBar.-editing #filter-input { display: block; }
