@@ -572,8 +572,7 @@ class QueueList(ScrollView, can_focus=True):
         self._stale: dict[int, q.ConversationRow] = {}
         self._gen = 0
         self._inflight: _Fetch | None = None
-        # the generation whose read-aheads run inline (`_read_inline`)
-        self._inline_gen = self._gen if self._inline_reads(self.query_obj) else -1
+        self._threads_gen = -1  # a generation whose inline read was slow: reads in threads
         self._follow_id: int | None = None
         self._known_end: int | None = None  # the list's end, once a read came up short
         self._reread: set[int] = set()  # anchor rows a reload kept: read again once settled
@@ -637,7 +636,6 @@ class QueueList(ScrollView, can_focus=True):
         """Show `query`'s matches from the top (filters, saved views)."""
         self.query_obj = query
         self._gen += 1
-        self._inline_gen = self._gen if self._inline_reads(self.query_obj) else -1
         self._rows.clear()
         self._stale.clear()
         self._prerender_queue.clear()
@@ -669,7 +667,6 @@ class QueueList(ScrollView, can_focus=True):
         self._follow_id = current.id if current else None
         self._known_end = None
         self._gen += 1
-        self._inline_gen = self._gen if self._inline_reads(self.query_obj) else -1
         self._stale = {**self._stale, **self._rows}
         # One old row at the top of the read-ahead window is the keyset anchor of the
         # refetch (rows above it may shift by a few; the window is exact). Ideally the
@@ -983,13 +980,18 @@ class QueueList(ScrollView, can_focus=True):
         if fetch is None:
             return
         self._inflight = fetch
-        if self._inline_gen == self._gen and not on_screen and fetch.keep > 1:
+        if not on_screen and fetch.keep > 1 and self._inline_reads():
             # after the frame: the rows on screen are loaded, the read is for later pages
             self.call_after_refresh(self._read_inline, fetch)
         else:
             self._fetch_worker(self._gen, self.query_obj, fetch)
 
-    def _inline_reads(self, query: q.Query) -> bool:
+    def _inline_reads(self, query: q.Query | None = None) -> bool:
+        """Whether read-aheads of `query` (default: the shown one) run on the UI thread."""
+        if query is None:
+            if self._threads_gen == self._gen:
+                return False
+            query = self.query_obj
         return self.db.dialect == "sqlite" and not _has_text(query.root)
 
     def _read_inline(self, fetch: _Fetch) -> None:
@@ -1012,7 +1014,7 @@ class QueueList(ScrollView, can_focus=True):
             self._failed(gen, f"loading the queue failed: {exc}")
             return
         if time.perf_counter() - started > INLINE_READ_SECONDS:
-            self._inline_gen = -1
+            self._threads_gen = gen
         self._fetched(gen, fetch, rows, covered)
 
     def _plan(self, first: int, window: range) -> _Fetch | None:
