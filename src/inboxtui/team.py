@@ -234,9 +234,6 @@ class ImportReport:
     unchanged: int = 0
 
 
-_record = audit.record_setting
-
-
 def _role_rows(session: Session) -> dict[str, Role]:
     return {r.name: r for r in session.execute(select(Role)).scalars()}
 
@@ -292,7 +289,9 @@ def import_team(
                 roles[spec.name] = role
                 report.created.append(f"role {spec.name}")
                 created = {"role": spec.name, "description": spec.description, "lead": is_lead}
-                _record(session, actor, "role.create", None, {**created, "sla": spec.sla})
+                audit.record_setting(
+                    session, actor, "role.create", None, {**created, "sla": spec.sla}
+                )
                 continue
             names = {i: n for n, i in policy_ids.items()}
             before = {
@@ -312,7 +311,7 @@ def import_team(
                     touched.add(role.id)  # type: ignore[arg-type]
                 role.description, role.is_lead = after["description"], is_lead
                 report.updated.append(f"role {spec.name}")
-                _record(
+                audit.record_setting(
                     session,
                     actor,
                     "role.update",
@@ -326,7 +325,7 @@ def import_team(
                 other.is_lead = False
                 report.updated.append(f"role {other.name}")
                 was, now = {"role": other.name, "lead": True}, {"role": other.name, "lead": False}
-                _record(session, actor, "role.update", was, now)
+                audit.record_setting(session, actor, "role.update", was, now)
         session.flush()
         for spec in config.agents:
             _import_agent(session, spec, roles, actor, report)
@@ -349,7 +348,7 @@ def _import_policies(
             session.flush()
             stored[policy.name] = row
             report.created.append(f"sla {policy.name}")
-            _record(session, actor, "sla.create", None, sla.to_toml_entry(policy))
+            audit.record_setting(session, actor, "sla.create", None, sla.to_toml_entry(policy))
             continue
         old = {k: getattr(row, k) for k in values}
         if old != values:
@@ -359,7 +358,7 @@ def _import_policies(
             assert row.id is not None
             changed.add(row.id)
             report.updated.append(f"sla {policy.name}")
-            _record(session, actor, "sla.update", was, sla.to_toml_entry(policy))
+            audit.record_setting(session, actor, "sla.update", was, sla.to_toml_entry(policy))
     session.flush()
     return {name: row.id for name, row in stored.items() if row.id is not None}, changed
 
@@ -429,7 +428,7 @@ def _import_agent(
     session.flush()
     action = "agent.create" if before is None else "agent.update"
     was = None if before is None else {"agent": spec.handle, **before}
-    _record(session, actor, action, was, {"agent": spec.handle, **after})
+    audit.record_setting(session, actor, action, was, {"agent": spec.handle, **after})
 
 
 def read_team(session: Session) -> TeamConfig:
@@ -530,7 +529,7 @@ def set_agent(
             return False
         changed = [k for k in before if before[k] != after[k]]
         was = {"agent": handle, **{k: before[k] for k in changed}}
-        _record(
+        audit.record_setting(
             session, actor, "agent.update", was, {"agent": handle, **{k: after[k] for k in changed}}
         )
         return True

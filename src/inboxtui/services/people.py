@@ -341,17 +341,6 @@ def _name_taken(session: Session, name: str, other_than: int | None = None) -> b
     return session.execute(stmt).first() is not None
 
 
-def _event(
-    session: Session,
-    actor: str,
-    action: str,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    detail: str | None = None,
-) -> None:
-    audit.record_setting(session, actor, action, before, after, detail)
-
-
 def _materialise(session: Session, ref: PersonRef, actor: str) -> PersonRef:
     """A person row for an implicit person (named after its account); else `ref` as is."""
     if ref.person_id is not None:
@@ -370,7 +359,7 @@ def _materialise(session: Session, ref: PersonRef, actor: str) -> PersonRef:
         PersonAuthor(author_id=author.id, person_id=person.id, linked_at=now, linked_by=actor)
     )
     session.flush()
-    _event(
+    audit.record_setting(
         session,
         actor,
         "person.create",
@@ -446,7 +435,7 @@ def link(db: Database, target: Target, account: str | int, *, actor: str) -> Res
         )
         session.execute(update(Person).where(Person.id == ref.person_id).values(updated_at=now))
         session.flush()
-        _event(session, actor, "person.link", before, after, detail=label)
+        audit.record_setting(session, actor, "person.link", before, after, detail=label)
         summary = f"linked {label} to '{ref.name}'"
         if old is not None:
             summary += f" (from '{old.name}'" + (", merged its tags and notes)" if merged else ")")
@@ -499,7 +488,7 @@ def unlink(db: Database, account: str | int, *, actor: str) -> Result:
         session.execute(
             update(Person).where(Person.id == ref.person_id).values(updated_at=utcnow())
         )
-        _event(
+        audit.record_setting(
             session,
             actor,
             "person.unlink",
@@ -568,7 +557,7 @@ def _set_tags(
             )
         session.execute(update(Person).where(Person.id == ref.person_id).values(updated_at=now))
         session.flush()
-        _event(
+        audit.record_setting(
             session,
             actor,
             "person.tag" if add else "person.untag",
@@ -598,7 +587,9 @@ def add_note(db: Database, target: Target, body: str, *, actor: str) -> Result:
         session.add(note)
         session.execute(update(Person).where(Person.id == ref.person_id).values(updated_at=now))
         session.flush()
-        _event(session, actor, "person.note", None, {"note_id": note.id}, detail=ref.name)
+        audit.record_setting(
+            session, actor, "person.note", None, {"note_id": note.id}, detail=ref.name
+        )
         return Result(f"noted on '{ref.name}'", ref, extra={"note_id": note.id})
 
     return _write(db, actor, work)
@@ -625,7 +616,9 @@ def rename(db: Database, target: Target, new_name: str, *, actor: str) -> Result
             .where(Person.id == ref.person_id)
             .values(name=name, name_key=person_key(name), updated_at=utcnow())
         )
-        _event(session, actor, "person.rename", {"person": before}, {"person": name}, detail=name)
+        audit.record_setting(
+            session, actor, "person.rename", {"person": before}, {"person": name}, detail=name
+        )
         return Result(
             f"renamed '{before}' to '{name}'", PersonRef(ref.person_id, ref.author_ids, name)
         )
