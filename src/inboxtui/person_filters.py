@@ -15,6 +15,12 @@ from inboxtui.models import Author, Person, PersonAuthor, PersonTag
 from inboxtui.person_names import person_key
 
 
+def handle_is(handle: str) -> Any:
+    """An author's handle is `handle` (given without its `@`), with or without the `@`, any case."""
+    h = handle.lower()
+    return func.lower(Author.handle).in_([h, "@" + h])
+
+
 def tagged_person_authors(tag_name: str) -> Any:
     """Author ids whose person has this (normalised) tag: `ix_person_tag_tag`, then the link."""
     return (
@@ -28,7 +34,7 @@ def person_authors(name: str) -> Any:
     """Author ids that `person:NAME` means: the accounts of the person with that name, or the
     account with that handle (`@` optional, any case) and every account linked to it."""
     handle = name.strip().removeprefix("@").lower()
-    by_handle = select(Author.id).where(func.lower(Author.handle).in_([handle, "@" + handle]))
+    by_handle = select(Author.id).where(handle_is(handle))
     persons = union(
         select(Person.id).where(Person.name_key == person_key(name)),
         select(PersonAuthor.person_id).where(PersonAuthor.author_id.in_(by_handle)),
@@ -54,4 +60,4 @@ def person_of_author(session: Session, author_id: int) -> tuple[str, tuple[str, 
     return str(row[1]), tuple(tags)
 
 
-__all__ = ["person_authors", "person_of_author", "tagged_person_authors"]
+__all__ = ["handle_is", "person_authors", "person_of_author", "tagged_person_authors"]

@@ -110,7 +110,7 @@ from inboxtui.models import (
     Status,
     Tag,
 )
-from inboxtui.person_filters import person_authors, tagged_person_authors
+from inboxtui.person_filters import handle_is, person_authors, tagged_person_authors
 from inboxtui.person_names import person_tag
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.text import QueryToken, phrase_tokens
@@ -1093,7 +1093,7 @@ class _Compiler:
             return func.lower(c.kind) == str(value).lower()
         if key == "author":
             handle = str(value).lower()
-            authors = select(Author.id).where(func.lower(Author.handle).in_([handle, "@" + handle]))
+            authors = select(Author.id).where(handle_is(handle))
             if self.planner:
                 # Looked up first: PostgreSQL then sees the ids, and SQLite's scan of
                 # `author` cannot eat a scan budget.

@@ -46,6 +46,7 @@ from inboxtui.models import (
     Role,
     Source,
 )
+from inboxtui.person_filters import handle_is
 from inboxtui.person_names import MAX_NAME, clean_person_name, person_key, person_tag
 from inboxtui.services import audit
 from inboxtui.services.errors import NotFound, ServiceError
@@ -227,7 +228,7 @@ def _handle_matches(session: Session, handle: str, kind: str | None = None) -> l
     h = handle.strip().removeprefix("@").lower()
     if not h:
         return []
-    stmt = select(Author).where(func.lower(Author.handle).in_([h, "@" + h]))
+    stmt = select(Author).where(handle_is(h))
     if kind is not None:
         stmt = stmt.where(func.lower(Author.kind) == kind.lower())
     return list(session.execute(stmt.order_by(Author.id).limit(20)).scalars())
