@@ -259,6 +259,16 @@ def find_author(session: Session, ref: str) -> Author:
     raise NotFound(f"no account '{text}' (give KIND:HANDLE or HANDLE as `inboxtui show` prints)")
 
 
+def _account(session: Session, account: str | int) -> Author:
+    """An author by id (pickers) or by reference (`find_author`)."""
+    if not isinstance(account, int):
+        return find_author(session, account)
+    author = session.get(Author, account)
+    if author is None:
+        raise NotFound(f"no account #{account}")
+    return author
+
+
 def _members(session: Session, person_id: int) -> tuple[int, ...]:
     rows = session.execute(
         select(PersonAuthor.author_id)
@@ -403,13 +413,7 @@ def link(db: Database, target: Target, account: str | int, *, actor: str) -> Res
     def work(session: Session, actor: str) -> Result:
         ref = _materialise(session, resolve(session, target), actor)
         assert ref.person_id is not None
-        author = (
-            session.get(Author, account)
-            if isinstance(account, int)
-            else find_author(session, account)
-        )
-        if author is None:
-            raise NotFound(f"no account #{account}")
+        author = _account(session, account)
         assert author.id is not None
         label = _author_label(author)
         if author.id in ref.author_ids:
@@ -470,13 +474,7 @@ def unlink(db: Database, account: str | int, *, actor: str) -> Result:
     """Separate an account from its person: it becomes its own (implicit) person again."""
 
     def work(session: Session, actor: str) -> Result:
-        author = (
-            session.get(Author, account)
-            if isinstance(account, int)
-            else find_author(session, account)
-        )
-        if author is None:
-            raise NotFound(f"no account #{account}")
+        author = _account(session, account)
         label = _author_label(author)
         ref = _ref_of_author(session, author)
         if ref.person_id is None:
