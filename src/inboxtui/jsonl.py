@@ -37,7 +37,7 @@ from typing import IO, Any, NamedTuple, TextIO
 
 import orjson
 
-from inboxtui.ingest import MentionIn, Prepared, RecordError, parse_record, prepare_record
+from inboxtui.records import MentionIn, Prepared, RecordError, parse_record, prepare_record
 
 # Start a worker for a regular file with at least this much left to read...
 WORKER_MIN_BYTES = 4 << 20

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import Connection, text
 from sqlalchemy.sql.elements import TextClause
 
-from inboxtui.text import QueryToken, search_tokens
+from inboxtui.search_documents import document, stored_document  # noqa: F401 (the API)
+from inboxtui.text import QueryToken
 
 SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS mention_search USING fts5("
@@ -42,32 +43,6 @@ UNMODELLED_TABLES = frozenset(
         "mention_search_config",
     }
 )
-
-
-def document(text_value: str, title: str | None = None) -> list[str]:
-    """Tokens of one mention: title first, then body."""
-    tokens = search_tokens(title) if title else []
-    tokens.extend(search_tokens(text_value))
-    return tokens
-
-
-def _tsvector_literal(tokens: Sequence[str]) -> str:
-    positions: dict[str, list[int]] = {}
-    for index, token in enumerate(tokens[:16383], start=1):
-        positions.setdefault(token, []).append(index)
-    return " ".join(
-        "'" + token.replace("\\", "\\\\").replace("'", "''") + "':" + ",".join(map(str, pos[:256]))
-        for token, pos in positions.items()
-    )
-
-
-def stored_document(dialect: str, text_value: str, title: str | None = None) -> str:
-    """One mention's document as the index stores it (what `insert_sql` takes).
-
-    Pure Python, no database: the JSONL import computes it in its parsing process.
-    """
-    tokens = document(text_value, title)
-    return _tsvector_literal(tokens) if dialect == "postgresql" else " ".join(tokens)
 
 
 _INSERT = {
