@@ -12,9 +12,11 @@ The demo data spans 14 days, so `7d` reads the whole data set (this week and
 the previous one) and `30d` reads it all as "this period".
 
 Seeding a million mentions takes minutes: the SQLite database is cached as
-/tmp/inboxtui-reports-bench-<N>-<schema>.db (complete files only), where
-<schema> hashes the migration files, so a schema change seeds afresh (and
-removes the stale copy) instead of timing an old schema.
+/tmp/inboxtui-bench-<N>-<schema>.db (`bench_db.seeded_sqlite`; complete files
+only), where <schema> hashes the migration files, so a schema change seeds
+afresh (and removes the stale copy) instead of timing an old schema. To time
+a copy instead (opening migrates it in place), name it:
+INBOXTUI_BENCH_SQLITE_1000000=/tmp/copy.db.
 """
 
 from __future__ import annotations

@@ -338,6 +338,8 @@ class Conversation(SQLModel, table=True):
             "agent_id",
         ),
         Index("ix_conversation_created", "created_at", "status"),
+        # unfiltered reports' outcomes: per status, the conversations created in a period
+        Index("ix_conversation_status_created", "status", "created_at"),
         # `is:breached`, `is:due:<1h`: a range on each deadline, not a scan
         Index("ix_conversation_first_response_due", "first_response_due_at"),
         Index("ix_conversation_resolution_due", "resolution_due_at"),

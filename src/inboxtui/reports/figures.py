@@ -38,7 +38,6 @@ from sqlalchemy import (
     case,
     desc,
     func,
-    or_,
     select,
     true,
 )
@@ -56,8 +55,9 @@ from inboxtui.models import (
 )
 from inboxtui.query import Query, bounded_filter, conversation_filter, parse
 from inboxtui.reports import matched, rollups
+from inboxtui.reports.durations import Durations, durations
 from inboxtui.reports.period import Period
-from inboxtui.reports.sql import NONE_NAME, epoch, nearest_rank_percentiles, seconds_between
+from inboxtui.reports.sql import NONE_NAME, epoch
 from inboxtui.services.sentiment_labels import correction_counts
 from inboxtui.timeutil import utcnow
 
@@ -378,31 +378,40 @@ def _share_of_voice(
     return out
 
 
-def _times(session: Session, scope: _Scope, happened: Any, condition: Any) -> list[TimeStat]:
-    """Median and p90 of `happened - created_at`, overall and per role and agent."""
-    base = scope.conversations(
-        select(
-            seconds_between(Conversation.created_at, happened, scope.dialect).label("secs"),
-            Conversation.role_id.label("role"),
-            Conversation.agent_id.label("agent"),
-        ).where(condition)
+def _durations(
+    session: Session, scope: _Scope, period: Period, event: str, answered_too: bool = False
+) -> Durations:
+    return durations(
+        session.connection(),
+        event,
+        period.since,
+        period.until,
+        scope.conversations,
+        filtered=scope.condition is not None,
+        answered_too=answered_too,
     )
+
+
+def _names(session: Session) -> dict[str, dict[int, str]]:
     conn = session.connection()
-    groups = nearest_rank_percentiles(conn, base, ("role", "agent"), (50, 90))
-    names = {
+    return {
         "role": dict(conn.execute(select(Role.id, Role.name)).all()),
         "agent": dict(conn.execute(select(Agent.id, Agent.handle)).all()),
     }
+
+
+def _times(found: Durations, names: dict[str, dict[int, str]]) -> list[TimeStat]:
+    """Median and p90 of the durations, overall and per role and agent."""
     order = {"all": 0, "role": 1, "agent": 2}
     stats = [
         TimeStat(
             g.dimension,
-            "" if g.dimension == "all" else names[g.dimension].get(g.key, NONE_NAME),
+            "" if g.dimension == "all" else names[g.dimension].get(g.key, NONE_NAME),  # type: ignore[arg-type]
             g.count,
             g.values[50],
             g.values[90],
         )
-        for g in groups
+        for g in found.groups
     ]
     return sorted(stats, key=lambda s: (order[s.dimension], s.name))
 
@@ -466,17 +475,19 @@ def _replies_sent(session: Session, scope: _Scope, period: Period) -> dict[str, 
     return dict(sorted(session.connection().execute(statement).all()))
 
 
-def _handled(session: Session, scope: _Scope, period: Period) -> dict[str, int]:
-    statement = scope.conversations(
-        select(func.coalesce(Agent.handle, "(none)"), func.count())
-        .select_from(Conversation)
-        .outerjoin(Agent, Agent.id == Conversation.agent_id)
-        .where(
-            or_(_in(Conversation.first_response_at, period), _in(Conversation.resolved_at, period))
+def _handled(answered: Durations, resolved: Durations, handles: dict[int, str]) -> dict[str, int]:
+    """Conversations first answered or resolved in the period, per agent: both counts less
+    those in both (`resolved.answered_by_agent`)."""
+    out: dict[str, int] = {}
+    for agent in set(answered.by_agent) | set(resolved.by_agent):
+        n = (
+            answered.by_agent.get(agent, 0)
+            + resolved.by_agent.get(agent, 0)
+            - resolved.answered_by_agent.get(agent, 0)
         )
-        .group_by(Agent.handle)
-    )
-    return dict(sorted(session.connection().execute(statement).all()))
+        handle = handles.get(agent, NONE_NAME) if agent is not None else NONE_NAME
+        out[handle] = out.get(handle, 0) + n
+    return dict(sorted((h, n) for h, n in out.items() if n))
 
 
 def _templates(
@@ -509,12 +520,32 @@ def _templates(
 
 
 def _outcomes(session: Session, scope: _Scope, period: Period) -> dict[str, int]:
-    statement = scope.conversations(
-        select(Conversation.status, func.count())
-        .where(_in(Conversation.created_at, period))
-        .group_by(Conversation.status)
+    """Current status of the conversations created in the period.
+
+    Unfiltered on SQLite: per status a range of `ix_conversation_status_created`
+    (the statuses found by a seek each): SQLite's GROUP BY would sort every
+    conversation of the period. A filter tests each conversation of the period
+    anyway; PostgreSQL hashes the groups.
+    """
+    c = Conversation
+    if scope.condition is not None or scope.dialect != "sqlite":
+        grouped = scope.conversations(
+            select(c.status, func.count()).where(_in(c.created_at, period)).group_by(c.status)
+        )
+        return dict(sorted(session.connection().execute(grouped).all()))
+    statuses = select(func.min(c.status).label("v")).cte("statuses", recursive=True)
+    following = select(func.min(c.status)).where(c.status > statuses.c.v).scalar_subquery()
+    statuses = statuses.union_all(
+        select(following.label("v")).select_from(statuses).where(statuses.c.v.is_not(None))
     )
-    return dict(sorted(session.connection().execute(statement).all()))
+    counted = scope.conversations(
+        select(func.count())
+        .select_from(c)
+        .where(c.status == statuses.c.v, _in(c.created_at, period))
+    ).scalar_subquery()
+    statement = select(statuses.c.v, counted).where(statuses.c.v.is_not(None))
+    rows = session.connection().execute(statement).all()
+    return dict(sorted((str(status), int(n)) for status, n in rows if n))
 
 
 def _top_authors(
@@ -612,25 +643,14 @@ def compute_report(
     volume, totals, previous_totals, kinds = timed(
         "volume", lambda: _volume(session, scope, period)
     )
-    first_response = timed(
-        "first_response",
-        lambda: _times(
-            session,
-            scope,
-            Conversation.first_response_at,
-            _in(Conversation.first_response_at, period),
-        ),
+    names = _names(session)
+    answered = timed(
+        "first_response", lambda: _durations(session, scope, period, "first_response_at")
     )
-    resolution = timed(
+    # resolved_at is set only while resolved (triage and ingest clear it on reopen)
+    resolved = timed(
         "resolution",
-        lambda: _times(
-            session,
-            scope,
-            Conversation.resolved_at,
-            # resolved_at is set only while resolved (triage and ingest clear it on
-            # reopen); a status test too would tempt SQLite into the status index
-            _in(Conversation.resolved_at, period),
-        ),
+        lambda: _durations(session, scope, period, "resolved_at", answered_too=True),
     )
     sla = timed("sla", lambda: _sla(session, scope, period, now))
     if sla is None:
@@ -665,11 +685,11 @@ def compute_report(
                 session, scope, period, topic_queries, me_id, sum(totals.values())
             ),
         ),
-        first_response=first_response,
-        resolution=resolution,
+        first_response=_times(answered, names),
+        resolution=_times(resolved, names),
         sla=sla,
         replies_sent=timed("replies_sent", lambda: _replies_sent(session, scope, period)),
-        handled=timed("handled", lambda: _handled(session, scope, period)),
+        handled=timed("handled", lambda: _handled(answered, resolved, names["agent"])),
         templates=templates,
         templates_all_time=all_time,
         outcomes=timed("outcomes", lambda: _outcomes(session, scope, period)),
