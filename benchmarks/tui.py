@@ -5,10 +5,11 @@
 
 Prints (never asserts: machines are noisy):
 - launch: from creating the app to the first queue rows painted;
-- `j` and page down: key press -> frame painted with real rows (p50/p99),
-  each key sent the moment the last frame is painted (the worst case); page
-  down again at key-repeat pace (30 per second, a held key), where work
-  deferred until after a frame has the gap between keys to run in;
+- `j` and page down: key arrives -> frame with real rows written (p50/p99),
+  each key arriving the moment the last frame is written (the worst case:
+  work the app does after a frame delays the next key); page down again at
+  key-repeat pace (30 per second, a held key, keys arriving on schedule),
+  where work deferred until after a frame has the gap between keys to run in;
   and bursts of ten page downs posted at once (keys faster than the reads);
 - filter and full-text search: submit (once the app is idle; `--back-to-back`:
   as soon as the last count shows) -> visible rows painted, and -> count shown;
@@ -61,66 +62,107 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
 
 
-def watch_paints(app: InboxApp) -> list[float]:
-    """Record when the queue last drew a line (so a frame is known to include it)."""
-    queue = app.inbox.queue
-    last = [0.0]
-    draw = queue.render_line
+class Frames:
+    """When the app last handed a frame that the queue drew into to the terminal driver.
 
-    def render_line(y: int):
-        last[0] = time.perf_counter()
-        return draw(y)
+    A press's latency ends when its frame is written, not when this coroutine
+    notices: work the app runs after writing a frame (a read-ahead, a
+    prerender) does not delay that frame, and is charged to the next key
+    instead, which arrives while it runs (`press(arrive=...)`). Each frame
+    records whether the visible rows were real (not placeholders) and whether
+    the match count was known.
+    """
 
-    queue.render_line = render_line  # type: ignore[method-assign]
-    return last
+    def __init__(self, app: InboxApp) -> None:
+        self.last = (0.0, False, False)  # (written at, rows real, count known)
+        queue = app.inbox.queue
+        drew = [False]
+        draw = queue.render_line
+        display = app._display
+
+        def render_line(y: int):
+            drew[0] = True
+            return draw(y)
+
+        def written(screen, renderable) -> None:
+            display(screen, renderable)
+            if drew[0] and renderable is not None:
+                drew[0] = False
+                self.last = (time.perf_counter(), queue.screen_filled, queue.total is not None)
+
+        queue.render_line = render_line  # type: ignore[method-assign]
+        app._display = written  # type: ignore[method-assign]
 
 
-async def painted(
-    app: InboxApp, last_paint: list[float], since: float, *, counted: bool = True
-) -> None:
-    """Until a frame drawn after `since` shows real rows on every visible line.
+async def painted(app: InboxApp, frames: Frames, since: float, *, counted: bool = True) -> float:
+    """Until a frame written after `since` shows real rows on every visible line; its time.
 
     `counted`: also wait for the match count (the status line and scrollbar).
     """
-    queue = app.inbox.queue
     deadline = time.perf_counter() + 60
     while True:
         if time.perf_counter() > deadline:
             raise RuntimeError("the queue never finished loading")
         app.screen._on_timer_update()  # the frame the update timer would paint
-        if (
-            last_paint[0] >= since
-            and queue.screen_filled
-            and (queue.total is not None or not counted)
-        ):
-            return
+        at, filled, has_count = frames.last
+        if at >= since and filled and (has_count or not counted):
+            return at
         # Idle like the real event loop would (a busy loop here would starve the
         # worker threads of the GIL and measure that instead).
         await asyncio.sleep(0.0005)
 
 
 async def press(
-    app: InboxApp, paints: list[float], key: str, target: int, times: int = 1
+    app: InboxApp,
+    frames: Frames,
+    key: str,
+    target: int,
+    times: int = 1,
+    arrive: float | None = None,
 ) -> tuple[float, float]:
-    """Key event in -> cursor on `target` -> frame with real rows painted: (wall, cpu) seconds.
+    """Key arrives -> cursor on `target` -> frame with real rows written: (wall, cpu) seconds.
 
-    `times`: that many key events at once (key repeat outrunning the reads).
+    `arrive`: when the key reached the app (default: now). Keys sent back to
+    back arrive as the last frame is written; if the app is still busy with
+    work it scheduled after that frame, the key waits, and the wait counts.
+    At a paced rate the key arrives on schedule. `times`: that many key
+    events at once (key repeat outrunning the reads).
 
     The key goes through the app's own dispatch (bindings, focus), not the
     test pilot, whose per-key bookkeeping would dominate the figure. CPU time
-    (all threads of this process) is printed too: on a busy machine the wall
-    clock mostly measures the other processes.
+    (all threads of this process, from the key sent to its frame noticed) is
+    printed too: on a busy machine the wall clock mostly measures the other
+    processes.
     """
     queue = app.inbox.queue
-    started, cpu = time.perf_counter(), time.process_time()
+    now = time.perf_counter()
+    if arrive is not None and arrive > now:
+        await asyncio.sleep(arrive - now)
+    started = time.perf_counter() if arrive is None else arrive
+    sent, cpu = time.perf_counter(), time.process_time()
     for _ in range(times):
         app.post_message(events.Key(key, key if len(key) == 1 else None))
     while queue.cursor != target:
         await asyncio.sleep(0.0005)
-        if time.perf_counter() - started > 30:
+        if time.perf_counter() - sent > 30:
             raise RuntimeError(f"{key}: the cursor never reached {target} (at {queue.cursor})")
-    await painted(app, paints, started)
-    return time.perf_counter() - started, time.process_time() - cpu
+    written = await painted(app, frames, sent)
+    return written - started, time.process_time() - cpu
+
+
+async def keys(
+    app: InboxApp, frames: Frames, key: str, step: int, n: int, interval: float | None = None
+) -> list[tuple[float, float]]:
+    """`n` presses of `key` (each moving the cursor `step` rows): back to back, or one per
+    `interval` seconds (a held key: its repeats arrive on schedule whatever the app does)."""
+    queue = app.inbox.queue
+    out = []
+    arrive = frames.last[0]
+    for _ in range(n):
+        wall, cpu = await press(app, frames, key, queue.cursor + step, arrive=arrive)
+        out.append((wall, cpu))
+        arrive += interval if interval else wall  # back to back: as its frame is written
+    return out
 
 
 def report(label: str, samples: list[tuple[float, float]], target: str) -> None:
@@ -140,7 +182,7 @@ async def idle(app: InboxApp) -> None:
 
 
 async def apply(
-    app: InboxApp, paints: list[float], text: str, *, settle: bool = True
+    app: InboxApp, frames: Frames, text: str, *, settle: bool = True
 ) -> tuple[tuple[float, float], float]:
     """Filter submitted -> ((wall, cpu) to rows painted, wall to the count shown).
 
@@ -154,10 +196,10 @@ async def apply(
     app.inbox.apply_filter(text)
     while app.inbox.queue.query_obj.text != text:
         await asyncio.sleep(0.0005)
-    await painted(app, paints, started, counted=False)
-    rows = (time.perf_counter() - started, time.process_time() - cpu)
-    await painted(app, paints, started)
-    return rows, time.perf_counter() - started
+    shown = await painted(app, frames, started, counted=False)
+    rows = (shown - started, time.process_time() - cpu)
+    counted = await painted(app, frames, started)
+    return rows, counted - started
 
 
 async def bench(db: Database, n: int, presses: int, settle: bool) -> None:
@@ -169,8 +211,8 @@ async def bench(db: Database, n: int, presses: int, settle: bool) -> None:
         while queue.first_paint is None:
             await asyncio.sleep(0.001)
         launch = queue.first_paint - started
-        paints = watch_paints(app)
-        await painted(app, paints, 0.0)
+        frames = Frames(app)
+        await painted(app, frames, 0.0)
         await idle(app)  # the sidebar's counts finish before keys are timed
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"machine             load average {load} on {os.cpu_count()} CPUs")
@@ -179,39 +221,34 @@ async def bench(db: Database, n: int, presses: int, settle: bool) -> None:
         print(f"launch -> painted   {ms(launch)}   (target <= 1500 ms)")
 
         page = queue.scrollable_content_region.height
-        j_times = [await press(app, paints, "j", queue.cursor + 1) for _ in range(presses)]
-        report("j", j_times, "target p99 <= 16 ms")
-        down = [
-            await press(app, paints, "pagedown", queue.cursor + page)
-            for _ in range(max(20, presses // 5))
-        ]
+        report("j", await keys(app, frames, "j", 1, presses), "target p99 <= 16 ms")
+        pages = max(20, presses // 5)
+        down = await keys(app, frames, "pagedown", page, pages)
         report("page down", down, "target p99 <= 30 ms")
-        paced = []
-        for _ in range(max(20, presses // 5)):
-            paced.append(await press(app, paints, "pagedown", queue.cursor + page))
-            await asyncio.sleep(max(0.0, REPEAT_INTERVAL - paced[-1][0]))
+        paced = await keys(app, frames, "pagedown", page, pages, REPEAT_INTERVAL)
         report("page down @30/s", paced, "held key: key repeat, 30 per second")
+        await idle(app)
         burst = [
-            await press(app, paints, "pagedown", queue.cursor + 10 * page, times=10)
+            await press(app, frames, "pagedown", queue.cursor + 10 * page, times=10)
             for _ in range(5)
         ]
         report("page down x10", burst, "10 keys at once, to the 10th page painted")
-        end, end_cpu = await press(app, paints, "G", queue.total - 1)
+        end, end_cpu = await press(app, frames, "G", queue.total - 1)
         print(f"G (last row)        wall {ms(end)} | cpu {ms(end_cpu)}")
-        top, top_cpu = await press(app, paints, "g", 0)
+        top, top_cpu = await press(app, frames, "g", 0)
         print(f"g (first row)       wall {ms(top)} | cpu {ms(top_cpu)}")
 
         for label, texts in (("filter", FILTERS), ("search", SEARCHES)):
             for text in texts:
-                (took, took_cpu), counted = await apply(app, paints, text, settle=settle)
+                (took, took_cpu), counted = await apply(app, frames, text, settle=settle)
                 print(
                     f"{label:<8} {text!r:<24} rows painted wall {ms(took)} | cpu {ms(took_cpu)}"
                     f" | count shown {ms(counted)} {queue.total:>9,} matches"
                 )
-            warm = [(await apply(app, paints, t, settle=settle))[0] for t in texts]
+            warm = [(await apply(app, frames, t, settle=settle))[0] for t in texts]
             report(f"{label} (warm)", warm, "rows painted; target <= 150 ms")
-        await apply(app, paints, "-is:resolved")
-        print(f"rows in memory      {len(queue._rows):>10,}  (strip cache {len(queue._strips)})")
+        await apply(app, frames, "-is:resolved")
+        print(f"rows in memory      {len(queue._rows):>10,}  (text cache {len(queue._texts)})")
     print(
         f"RSS                 {rss_mb():7.0f} MB now, {peak_mb():.0f} MB peak"
         f" (before the app {rss_before:.0f} MB)   (target <= 250 MB)"

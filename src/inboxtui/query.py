@@ -69,7 +69,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -78,6 +78,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Select,
+    String,
     and_,
     bindparam,
     case,
@@ -91,6 +92,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import OperationalError
@@ -1291,9 +1293,13 @@ def _after(cursor: Cursor) -> ColumnElement[bool]:
 # --------------------------------------------------------------------------- rows
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConversationRow:
-    """What the queue shows for one conversation: plain data, no ORM object."""
+    """What the queue shows for one conversation: plain data, no ORM object.
+
+    Slots: the queue keeps thousands of these, and one object each (not two,
+    with a `__dict__`) halves what the cycle collector walks for them.
+    """
 
     id: int
     status: str
@@ -1349,13 +1355,13 @@ def _row_select(*extra: Any) -> Select[Any]:
             _ROW_AUTHOR.c.followers,
             c.title,
             c.excerpt,
-            c.created_at,
-            c.last_activity_at,
-            c.snooze_until,
+            _raw_time(c.created_at),
+            _raw_time(c.last_activity_at),
+            _raw_time(c.snooze_until),
             c.mention_count,
             c.version,
-            _running_due(),
-            c.sla_paused_at,
+            _raw_time(_running_due()).label("sla_due_at"),
+            _raw_time(c.sla_paused_at),
             *extra,
         )
         .select_from(c)
@@ -1367,6 +1373,27 @@ def _row_select(*extra: Any) -> Select[Any]:
 
 
 ROW_COLUMNS = 22
+
+
+def _raw_time(expr: Any) -> Any:
+    """A timestamp column as the driver returns it; `_utc` makes it a UTC datetime.
+
+    Five per row, on every page the queue reads: SQLAlchemy's parsing and
+    SQLModel's time-zone step cost a third of a read; one `fromisoformat` does
+    the same.
+    """
+    return type_coerce(expr, String)
+
+
+def _utc(value: Any) -> datetime | None:
+    """SQLite's stored text, or PostgreSQL's datetime, as an aware UTC datetime."""
+    if value is None:
+        return None
+    if type(value) is str:
+        value = datetime.fromisoformat(value)
+    if value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _running_due() -> Any:
@@ -1404,7 +1431,7 @@ def _tag_names(dialect: str) -> Any:
 
 
 def _tag_tuple(value: Any) -> tuple[str, ...]:
-    if not value:
+    if not value or value == "[]":  # most conversations: no JSON parse
         return ()
     if isinstance(value, str):
         return tuple(sorted(json.loads(value)))
@@ -1423,6 +1450,7 @@ def _execute(session: Session, statement: Any) -> Any:
 def _build_rows(records: Sequence[Any]) -> list[ConversationRow]:
     """Rows of `_row_select(_tag_names(...), ...)` as `ConversationRow`s."""
     priority_name = PRIORITY_NAME.get
+    utc = _utc
     out = []
     # by position: a row's attribute lookups by name cost more than the dataclass
     for record in records:
@@ -1467,14 +1495,14 @@ def _build_rows(records: Sequence[Any]) -> list[ConversationRow]:
                 followers=followers,
                 title=title,
                 excerpt=excerpt,
-                created_at=created_at,
-                last_activity_at=last_activity_at,
-                snooze_until=snooze_until,
+                created_at=utc(created_at),
+                last_activity_at=utc(last_activity_at),
+                snooze_until=utc(snooze_until),
                 mention_count=mention_count,
                 tags=_tag_tuple(record[ROW_COLUMNS]),
                 version=version,
-                sla_due_at=sla_due_at,
-                sla_paused_at=sla_paused_at,
+                sla_due_at=utc(sla_due_at),
+                sla_paused_at=utc(sla_paused_at),
             )
         )
     return out

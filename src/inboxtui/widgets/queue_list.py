@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -68,6 +68,7 @@ CACHED_PAGES = 12  # pages of drawn rows kept (read-ahead, behind, cursor varian
 PRESENCE_REFRESH = HEARTBEAT  # seconds between reads of who is replying on loaded rows
 PRERENDER_SLICE = 0.003  # seconds of read-ahead row drawing per turn of the event loop
 INLINE_READ_SECONDS = 0.020  # an inline read-ahead slower than this sends the rest to threads
+UNPAINTED_READ_DELAY = 0.1  # seconds an inline read waits for a frame before running anyway
 REVERSE_SORT = {"newest": "oldest", "oldest": "newest"}
 
 # --------------------------------------------------------------------------- row text
@@ -251,18 +252,21 @@ class RowStyles:
     status: dict[str, Style]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowText:
     """A row's columns cut to their cells, before cursor and mark styling.
 
-    The costly half of drawing a row (sanitising, measuring, cutting CJK text),
-    so it is cached apart from the cheap half: moving the cursor or marking a
-    row restyles these parts without measuring any text again. `parts` excludes
-    the mark column; each part is (text, column style or None for the base).
+    The costly part of drawing a row (sanitising, measuring, cutting CJK text):
+    cached, while the strip is built from it each frame (`text_strip`, about
+    1/40 of a frame for a page of rows). The columns exclude the mark column;
+    `styles[i]` is column i's style, None for the base. Texts and styles are two
+    flat tuples, not (text, style) pairs, and the class has slots: a cached row
+    is then three objects for the cycle collector to walk, not fifteen.
     `exact`: the parts add up to the width (else `row_strip` adjusts them).
     """
 
-    parts: tuple[tuple[str, Style | None], ...]
+    texts: tuple[str, ...]
+    styles: tuple[Style | None, ...]
     exact: bool
 
 
@@ -318,11 +322,37 @@ def row_text(
     over = used + excerpt_width + 1 + tail - width
     exact = 0 <= over < 3
     parts.append((fit(escalation, 3 - over if exact else 3), styles.escalated))
-    return RowText(tuple(parts), exact)
+    return RowText(tuple(t for t, _ in parts), tuple(st for _, st in parts), exact)
 
 
 def _same(style: Style) -> Style:
     return style
+
+
+class LineStrip(Strip):
+    """A queue line: a `Strip` that the compositor's whole-width cuts leave acyclic.
+
+    `Strip.divide([width])` and `Strip.adjust_cell_length(width)` return the
+    strip itself and cache that answer in the strip: a reference cycle, so
+    every line drawn (a dozen segments, seven small caches) outlived its frame
+    until the cycle collector's next young pass found it, and those passes were
+    the slowest part of a page down. The same answers, not cached, let lines go
+    the moment the frame is written.
+    """
+
+    __slots__ = ()
+
+    def divide(self, cuts: Iterable[int]) -> Sequence[Strip]:
+        cell_length = self.cell_length
+        kept = [cut for cut in cuts if cut <= cell_length]
+        if kept == [cell_length]:
+            return [self]
+        return super().divide(kept)
+
+    def adjust_cell_length(self, cell_length: int, style: Style | None = None) -> Strip:
+        if cell_length == self.cell_length:
+            return self
+        return super().adjust_cell_length(cell_length, style)
 
 
 def text_segments(
@@ -339,7 +369,8 @@ def text_segments(
     base = styles.base + overlay if overlay is not None else styles.base
     out = [Segment("● " if marked else "  ", restyle(base + styles.mark))]
     out += [
-        Segment(t, restyle(base + style if style is not None else base)) for t, style in text.parts
+        Segment(t, restyle(base + style if style is not None else base))
+        for t, style in zip(text.texts, text.styles, strict=True)
     ]
     return out
 
@@ -354,11 +385,11 @@ def text_strip(
 ) -> Strip:
     segments = text_segments(text, styles, marked, overlay, restyle)
     if text.exact:
-        return Strip(segments, width)
-    strip = Strip(segments)
+        return LineStrip(segments, width)
+    strip = LineStrip(segments)
     if strip.cell_length != width:  # a narrow list: the excerpt's minimum overflows
         base = styles.base + overlay if overlay is not None else styles.base
-        strip = strip.adjust_cell_length(width, restyle(base))
+        strip = LineStrip(list(strip.adjust_cell_length(width, restyle(base))), width)
     return strip
 
 
@@ -572,6 +603,7 @@ class QueueList(ScrollView, can_focus=True):
         self._stale: dict[int, q.ConversationRow] = {}
         self._gen = 0
         self._inflight: _Fetch | None = None
+        self._paint_then_read: _Fetch | None = None  # an inline read waiting for the next frame
         self._threads_gen = -1  # a generation whose inline read was slow: reads in threads
         self._follow_id: int | None = None
         self._known_end: int | None = None  # the list's end, once a read came up short
@@ -579,8 +611,12 @@ class QueueList(ScrollView, can_focus=True):
         self._approximate = False  # positions come from an old anchor (until the next query)
         self._reload_pending = False
         self._counting = False
-        # Sized to the read-ahead (`on_resize`); a strip is ~30 objects for the collector.
-        self._strips: LRUCache[tuple, Strip] = LRUCache(CACHED_PAGES * 50)
+        # Placeholder and blank lines (a few). Rows' strips are not kept: a strip is
+        # ~25 objects (segments, Textual's per-strip caches), and a cache of a dozen
+        # pages of them made the collector's young-generation passes the slowest part
+        # of a page down (4-11 ms each). Their text is kept, sized to the read-ahead
+        # (`on_resize`).
+        self._strips: dict[tuple, Strip] = {}
         self._texts: LRUCache[tuple, RowText] = LRUCache(CACHED_PAGES * 50)
         self._styles: RowStyles | None = None
         self._cursor_styles: dict[bool, Style] = {}
@@ -860,7 +896,7 @@ class QueueList(ScrollView, can_focus=True):
 
     def on_resize(self, event: events.Resize) -> None:
         lines = CACHED_PAGES * max(50, self.scrollable_content_region.height)
-        self._strips.maxsize = self._texts.maxsize = lines
+        self._texts.maxsize = lines
         self._set_height(self.total or 0)
         self._schedule_ensure()
 
@@ -982,7 +1018,7 @@ class QueueList(ScrollView, can_focus=True):
         self._inflight = fetch
         if not on_screen and fetch.keep > 1 and self._inline_reads():
             # after the frame: the rows on screen are loaded, the read is for later pages
-            self.call_after_refresh(self._read_inline, fetch)
+            self._read_after_paint(fetch)
         else:
             self._fetch_worker(self._gen, self.query_obj, fetch)
 
@@ -993,6 +1029,24 @@ class QueueList(ScrollView, can_focus=True):
                 return False
             query = self.query_obj
         return self.db.dialect == "sqlite" and not _has_text(query.root)
+
+    def _read_after_paint(self, fetch: _Fetch) -> None:
+        """Run `fetch` inline once the list has painted its next frame.
+
+        Not `call_after_refresh` alone: a page down scrolls after a refresh, so
+        "after the next refresh" could come before the frame showing the new
+        page, which then waited for the read (10-15 ms). `render_lines` hands
+        the read on; a timer covers a list that does not paint (another screen
+        on top).
+        """
+        self._paint_then_read = fetch
+        self.refresh()
+        self.set_timer(UNPAINTED_READ_DELAY, lambda: self._start_unpainted(fetch))
+
+    def _start_unpainted(self, fetch: _Fetch) -> None:
+        if self._paint_then_read is fetch:
+            self._paint_then_read = None
+            self._read_inline(fetch)
 
     def _read_inline(self, fetch: _Fetch) -> None:
         """A read-ahead on the UI thread: cheaper than a reader thread's, for a cheap read.
@@ -1207,15 +1261,18 @@ class QueueList(ScrollView, can_focus=True):
         self.refresh_line(index)
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """The visible lines, straight from the strip cache.
+        """The visible lines, each built once from its cached text with the filters applied.
 
         Textual's general path rebuilds every line into a new strip each frame
         (for borders, padding, tint, opacity) and filters it again: a third of a
         page-down frame, and much of the garbage the collector then chases. The
-        list has none of those styles (its CSS), so a cached strip, built once
-        with the app's line filters applied, is the final line. If a theme adds
-        any of them, the general path runs with unfiltered strips.
+        list has none of those styles (its CSS), so the strip `render_line`
+        builds, with the app's line filters applied, is the final line. If a
+        theme adds any of them, the general path runs with unfiltered strips.
         """
+        if self._paint_then_read is not None:
+            self.call_after_refresh(self._read_inline, self._paint_then_read)
+            self._paint_then_read = None
         plain = self._plain()
         self._frame = self._new_frame(filtered=plain)
         try:
@@ -1312,37 +1369,36 @@ class QueueList(ScrollView, can_focus=True):
     def _strip_for(
         self, row: q.ConversationRow, width: int, selected: bool, frame: _Frame
     ) -> Strip:
-        """The row's strip, from the strip cache, else from its cached `RowText`."""
-        now = frame.now
+        """The row's strip: its cached `RowText`, styled for cursor and mark."""
+        styles = self._row_styles()
+        text = self._text_for(row, width, frame.now, styles)
         marked = row.id in self.marks
-        when = age(now, row.last_activity_at)
-        sla = urgency(now, row)
+        overlay: Style | None = None
+        if marked:
+            overlay = self.get_component_rich_style("queue-list--marked", partial=True)
+        if selected:
+            cursor = self._cursor_style()
+            overlay = overlay + cursor if overlay is not None else cursor
+        return frame.finish(text_strip(text, width, styles, marked, overlay, frame.restyle))
+
+    def _text_for(
+        self, row: q.ConversationRow, width: int, now: datetime, styles: RowStyles
+    ) -> RowText:
+        """The row's columns cut to `width`, cached while its age and SLA colour hold."""
         replying = self.replying.get(row.id, "")
-        key = (row.id, row.version, width, selected, marked, when, sla, frame.focused, replying)
-        strip = self._strips.get(key)
-        if strip is None:
-            styles = self._row_styles()
-            text_key = (row.id, row.version, width, when, sla, replying)
-            text = self._texts.get(text_key)
-            if text is None:
-                text = self._texts[text_key] = row_text(row, width, now, styles, replying)
-            overlay: Style | None = None
-            if marked:
-                overlay = self.get_component_rich_style("queue-list--marked", partial=True)
-            if selected:
-                cursor = self._cursor_style()
-                overlay = overlay + cursor if overlay is not None else cursor
-            strip = text_strip(text, width, styles, marked, overlay, frame.restyle)
-            strip = frame.finish(strip)
-            self._strips[key] = strip
-        return strip
+        key = (row.id, row.version, width, age(now, row.last_activity_at), urgency(now, row))
+        key += (replying,)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = row_text(row, width, now, styles, replying)
+        return text
 
     def _schedule_prerender(self) -> None:
-        """After the next frame, draw the page a page down (or up) would show next.
+        """After the next frame, cut the text of the page a page down (or up) would show next.
 
         One page per move, not a whole read-ahead read at once: each key then
-        carries about the same work, and a page down only composites rows that
-        are already drawn.
+        carries about the same work, and a page down only styles rows whose
+        text is already measured and cut.
         """
         top = int(self.scroll_offset.y)
         height = max(1, self.scrollable_content_region.height)
@@ -1357,15 +1413,16 @@ class QueueList(ScrollView, can_focus=True):
             self.call_after_refresh(self._prerender)
 
     def _prerender(self) -> None:
-        """Build the queued strips, a few milliseconds per turn of the event loop."""
+        """Cut the queued rows' text, a few milliseconds per turn of the event loop."""
         self._prerender_scheduled = False
-        frame = self._new_frame(filtered=self._plain())
+        width = self.scrollable_content_region.width
+        now, styles = self.clock(), self._row_styles()
         deadline = time.perf_counter() + PRERENDER_SLICE
         while self._prerender_queue and time.perf_counter() < deadline:
             index = self._prerender_queue.pop()
             row = self._rows.get(index)
-            if row is not None and frame.width > 0:
-                self._strip_for(row, frame.width, index == self.cursor, frame)
+            if row is not None and width > 0:
+                self._text_for(row, width, now, styles)
         if self._prerender_queue:
             self._prerender_scheduled = True
             self.call_later(self._prerender)
