@@ -605,6 +605,7 @@ class QueueList(ScrollView, can_focus=True):
         self._inflight: _Fetch | None = None
         self._paint_then_read: _Fetch | None = None  # an inline read waiting for the next frame
         self._threads_gen = -1  # a generation whose inline read was slow: reads in threads
+        self._slow_reads = 0  # inline reads in a row over INLINE_READ_SECONDS
         self._follow_id: int | None = None
         self._known_end: int | None = None  # the list's end, once a read came up short
         self._reread: set[int] = set()  # anchor rows a reload kept: read again once settled
@@ -672,6 +673,7 @@ class QueueList(ScrollView, can_focus=True):
         """Show `query`'s matches from the top (filters, saved views)."""
         self.query_obj = query
         self._gen += 1
+        self._slow_reads = 0
         self._rows.clear()
         self._stale.clear()
         self._prerender_queue.clear()
@@ -703,6 +705,7 @@ class QueueList(ScrollView, can_focus=True):
         self._follow_id = current.id if current else None
         self._known_end = None
         self._gen += 1
+        self._slow_reads = 0
         self._stale = {**self._stale, **self._rows}
         # One old row at the top of the read-ahead window is the keyset anchor of the
         # refetch (rows above it may shift by a few; the window is exact). Ideally the
@@ -1056,19 +1059,25 @@ class QueueList(ScrollView, can_focus=True):
         it, so a 200-row read in a thread cost the UI more (30-50 ms frames)
         than reading the rows itself (about 6 ms at a million). Only keyset
         continuations of a query without full-text terms on SQLite come here
-        (an index walk of a page or a few); one that still takes long sends
-        the query's next reads back to threads.
+        (an index walk of a page or a few). Two reads in a row that cost over
+        `INLINE_READ_SECONDS` of this thread's CPU send the query's next reads
+        back to threads: one alone may be a cold cache or a collection, and
+        sending a whole query to threads for it made every later page down slow.
         """
         if self._inflight is not fetch:
             return  # a new query or a reload since it was planned
-        gen, started = self._gen, time.perf_counter()
+        gen, started = self._gen, time.thread_time()
         try:
             rows, covered = _load(self.db, self.query_obj, self.me_id, fetch)
         except Exception as exc:
             self._failed(gen, f"loading the queue failed: {exc}")
             return
-        if time.perf_counter() - started > INLINE_READ_SECONDS:
-            self._threads_gen = gen
+        if time.thread_time() - started <= INLINE_READ_SECONDS:
+            self._slow_reads = 0
+        else:
+            self._slow_reads += 1
+            if self._slow_reads >= 2:
+                self._threads_gen = gen
         self._fetched(gen, fetch, rows, covered)
 
     def _plan(self, first: int, window: range) -> _Fetch | None:
