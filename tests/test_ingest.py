@@ -12,16 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from inboxtui.db import Database
-from inboxtui.ingest import (
-    BulkWrites,
-    MentionIn,
+from inboxtui.ingest import BulkWrites, MentionIn, ingest
+from inboxtui.records import (
     Prepared,
     RecordError,
     _clean,
     _parse_checked,
     _parse_common,
     clean_text,
-    ingest,
     parse_record,
     prepare,
 )

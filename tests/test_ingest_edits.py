@@ -17,16 +17,9 @@ import pytest
 from sqlalchemy import text
 
 from inboxtui.db import Database
-from inboxtui.ingest import (
-    MentionIn,
-    RecordError,
-    _parse_checked,
-    _parse_common,
-    ingest,
-    ingest_batch,
-    parse_record,
-)
+from inboxtui.ingest import MentionIn, ingest, ingest_batch
 from inboxtui.interchange import import_jsonl
+from inboxtui.records import RecordError, _parse_checked, _parse_common, parse_record
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.text import phrase_tokens
 

@@ -81,8 +81,7 @@ from sqlmodel import Session, SQLModel
 from inboxtui import rollup_counts, search, sla
 from inboxtui.db import Database
 from inboxtui.models import PRIORITY_RANK, Status
-from inboxtui.records import (  # the parsing half of ingest; some names re-exported
-    AUTHOR_KEYS,  # noqa: F401
+from inboxtui.records import (  # the parsing half of ingest
     P_AT,
     P_DOC,
     P_EDITED,
@@ -100,25 +99,12 @@ from inboxtui.records import (  # the parsing half of ingest; some names re-expo
     P_TEXT,
     P_TITLE,
     P_URL,
-    RECORD_KEYS,  # noqa: F401
     MentionIn,
     Prepared,
-    RecordError,  # noqa: F401
-    _clean,  # noqa: F401
-    _common_fields,  # noqa: F401
-    _edited_at,  # noqa: F401
-    _parse_checked,  # noqa: F401
-    _parse_common,  # noqa: F401
-    _prepared,  # noqa: F401
-    _sanitised,  # noqa: F401
-    _scored,  # noqa: F401
-    clean_text,  # noqa: F401
+    RecordError,  # noqa: F401  (re-exported: pollers and the CLI take it from here)
     db_time,
-    dumps_json,  # noqa: F401
-    parse_author,  # noqa: F401
-    parse_record,  # noqa: F401
+    parse_record,  # noqa: F401  (re-exported: pollers and the CLI take it from here)
     prepare,
-    prepare_record,  # noqa: F401
 )
 from inboxtui.text import one_line
 from inboxtui.timeutil import iso, utcnow

@@ -39,13 +39,11 @@ from sqlalchemy import select
 
 from inboxtui import pg_stats
 from inboxtui.db import Database
-from inboxtui.ingest import (
-    AUTHOR,
+from inboxtui.ingest import AUTHOR, MENTION, SOURCE, BulkWrites
+from inboxtui.jsonl import Parsed, parsed_blocks
+from inboxtui.records import (
     AUTHOR_KEYS,
-    MENTION,
     RECORD_KEYS,
-    SOURCE,
-    BulkWrites,
     Prepared,
     RecordError,
     clean_text,
@@ -54,7 +52,6 @@ from inboxtui.ingest import (
     parse_record,
     prepare,
 )
-from inboxtui.jsonl import Parsed, parsed_blocks
 from inboxtui.timeutil import iso
 
 FORMATS = ("jsonl", "csv")
