@@ -69,7 +69,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -116,7 +116,7 @@ from inboxtui.person_filters import handle_is, person_authors, tagged_person_aut
 from inboxtui.person_names import person_tag
 from inboxtui.search import match_expression, matching_mention_ids
 from inboxtui.text import QueryToken, phrase_tokens
-from inboxtui.timeutil import iso, parse_duration, parse_iso, parse_when, utcnow
+from inboxtui.timeutil import iso, parse_duration, parse_iso, parse_when, to_utc, utcnow
 
 KEYS: tuple[str, ...] = (
     "is",
@@ -1389,11 +1389,7 @@ def _utc(value: Any) -> datetime | None:
     """SQLite's stored text, or PostgreSQL's datetime, as an aware UTC datetime."""
     if value is None:
         return None
-    if type(value) is str:
-        value = datetime.fromisoformat(value)
-    if value.utcoffset() is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return to_utc(datetime.fromisoformat(value) if type(value) is str else value)
 
 
 def _running_due() -> Any:

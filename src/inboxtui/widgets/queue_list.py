@@ -67,7 +67,8 @@ MAX_ROWS = 4000  # rows kept in memory around the viewport
 CACHED_PAGES = 12  # pages of drawn rows kept (read-ahead, behind, cursor variants)
 PRESENCE_REFRESH = HEARTBEAT  # seconds between reads of who is replying on loaded rows
 PRERENDER_SLICE = 0.003  # seconds of read-ahead row drawing per turn of the event loop
-INLINE_READ_SECONDS = 0.020  # an inline read-ahead slower than this sends the rest to threads
+INLINE_READ_SECONDS = 0.020  # CPU seconds over which an inline read-ahead counts as slow
+SLOW_READS_TO_THREADS = 2  # slow inline reads in a row that send a query's reads to threads
 UNPAINTED_READ_DELAY = 0.1  # seconds an inline read waits for a frame before running anyway
 REVERSE_SORT = {"newest": "oldest", "oldest": "newest"}
 
@@ -604,8 +605,9 @@ class QueueList(ScrollView, can_focus=True):
         self._gen = 0
         self._inflight: _Fetch | None = None
         self._paint_then_read: _Fetch | None = None  # an inline read waiting for the next frame
-        self._threads_gen = -1  # a generation whose inline read was slow: reads in threads
-        self._slow_reads = 0  # inline reads in a row over INLINE_READ_SECONDS
+        # (generation, its inline reads in a row over INLINE_READ_SECONDS): at
+        # SLOW_READS_TO_THREADS, that generation's reads go to threads
+        self._slow_reads = (-1, 0)
         self._follow_id: int | None = None
         self._known_end: int | None = None  # the list's end, once a read came up short
         self._reread: set[int] = set()  # anchor rows a reload kept: read again once settled
@@ -673,7 +675,6 @@ class QueueList(ScrollView, can_focus=True):
         """Show `query`'s matches from the top (filters, saved views)."""
         self.query_obj = query
         self._gen += 1
-        self._slow_reads = 0
         self._rows.clear()
         self._stale.clear()
         self._prerender_queue.clear()
@@ -705,7 +706,6 @@ class QueueList(ScrollView, can_focus=True):
         self._follow_id = current.id if current else None
         self._known_end = None
         self._gen += 1
-        self._slow_reads = 0
         self._stale = {**self._stale, **self._rows}
         # One old row at the top of the read-ahead window is the keyset anchor of the
         # refetch (rows above it may shift by a few; the window is exact). Ideally the
@@ -1028,7 +1028,8 @@ class QueueList(ScrollView, can_focus=True):
     def _inline_reads(self, query: q.Query | None = None) -> bool:
         """Whether read-aheads of `query` (default: the shown one) run on the UI thread."""
         if query is None:
-            if self._threads_gen == self._gen:
+            gen, slow = self._slow_reads
+            if gen == self._gen and slow >= SLOW_READS_TO_THREADS:
                 return False
             query = self.query_obj
         return self.db.dialect == "sqlite" and not _has_text(query.root)
@@ -1059,10 +1060,11 @@ class QueueList(ScrollView, can_focus=True):
         it, so a 200-row read in a thread cost the UI more (30-50 ms frames)
         than reading the rows itself (about 6 ms at a million). Only keyset
         continuations of a query without full-text terms on SQLite come here
-        (an index walk of a page or a few). Two reads in a row that cost over
-        `INLINE_READ_SECONDS` of this thread's CPU send the query's next reads
-        back to threads: one alone may be a cold cache or a collection, and
-        sending a whole query to threads for it made every later page down slow.
+        (an index walk of a page or a few). `SLOW_READS_TO_THREADS` reads in a
+        row that cost over `INLINE_READ_SECONDS` of this thread's CPU send the
+        query's next reads back to threads: one alone may be a cold cache or a
+        collection, and sending a whole query to threads for it made every
+        later page down slow.
         """
         if self._inflight is not fetch:
             return  # a new query or a reload since it was planned
@@ -1072,12 +1074,11 @@ class QueueList(ScrollView, can_focus=True):
         except Exception as exc:
             self._failed(gen, f"loading the queue failed: {exc}")
             return
+        slow_gen, slow = self._slow_reads
         if time.thread_time() - started <= INLINE_READ_SECONDS:
-            self._slow_reads = 0
+            self._slow_reads = (gen, 0)
         else:
-            self._slow_reads += 1
-            if self._slow_reads >= 2:
-                self._threads_gen = gen
+            self._slow_reads = (gen, slow + 1 if slow_gen == gen else 1)
         self._fetched(gen, fetch, rows, covered)
 
     def _plan(self, first: int, window: range) -> _Fetch | None:
@@ -1395,8 +1396,8 @@ class QueueList(ScrollView, can_focus=True):
     ) -> RowText:
         """The row's columns cut to `width`, cached while its age and SLA colour hold."""
         replying = self.replying.get(row.id, "")
-        key = (row.id, row.version, width, age(now, row.last_activity_at), urgency(now, row))
-        key += (replying,)
+        when, sla = age(now, row.last_activity_at), urgency(now, row)
+        key = (row.id, row.version, width, when, sla, replying)
         text = self._texts.get(key)
         if text is None:
             text = self._texts[key] = row_text(row, width, now, styles, replying)
