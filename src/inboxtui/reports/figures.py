@@ -27,10 +27,9 @@ Definitions, so the numbers can be checked:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,8 +37,10 @@ from sqlalchemy import (
     case,
     desc,
     func,
+    literal,
     select,
     true,
+    union_all,
 )
 from sqlmodel import Session, SQLModel
 
@@ -56,6 +57,7 @@ from inboxtui.models import (
 from inboxtui.query import Query, bounded_filter, conversation_filter, parse
 from inboxtui.reports import matched, rollups
 from inboxtui.reports.durations import Durations, durations
+from inboxtui.reports.parallel import Figures, workers
 from inboxtui.reports.period import Period
 from inboxtui.reports.sql import NONE_NAME, epoch
 from inboxtui.services.sentiment_labels import correction_counts
@@ -65,7 +67,6 @@ if TYPE_CHECKING:
     from inboxtui.reports.people import PersonFigure
 
 DEFAULT_TARGET = 0.20
-T = TypeVar("T")
 TOP_N = 10
 # share of voice: up to this many mentions in the period, topics are checked per candidate
 BOUNDED_TOPIC_MENTIONS = 100_000
@@ -194,13 +195,22 @@ class Report:
 
 @dataclass(frozen=True)
 class _Scope:
-    """The report's filter, compiled once: a condition on `conversation`, or None for all."""
+    """The report's filter, compiled once: a condition on `conversation`, or None for all.
+
+    `ids`: the filter's conversation ids as a one-column subquery when they were
+    collected (`matched.collected`); the condition is then `conversation.id IN ids`.
+    """
 
     condition: ColumnElement[bool] | None
     dialect: str
+    ids: Any | None = None
 
     def conversations(self, statement: Any) -> Any:
         return statement if self.condition is None else statement.where(self.condition)
+
+    def conversation_ids(self) -> Any:
+        """The filter's conversation ids, as a subquery (no row read when collected)."""
+        return self.ids if self.ids is not None else select(Conversation.id).where(self.condition)
 
     def mentions(self, statement: Any, start: datetime, end: datetime) -> Any:
         """Mentions created in [start, end), of the scope's conversations."""
@@ -209,8 +219,7 @@ class _Scope:
             return statement
         # IN, not a join: the planner may walk the matching conversations' mentions
         # (ix_mention_conversation) instead of probing a conversation per mention
-        matching = select(Conversation.id).where(self.condition)
-        return statement.where(Mention.conversation_id.in_(matching))
+        return statement.where(Mention.conversation_id.in_(self.conversation_ids()))
 
 
 def _scope(session: Session, query: Query | None, me_id: int | None) -> _Scope:
@@ -218,7 +227,10 @@ def _scope(session: Session, query: Query | None, me_id: int | None) -> _Scope:
     if query is None or query.root is None:
         return _Scope(None, dialect)
     condition = conversation_filter(query, dialect=dialect, me_id=me_id)
-    return _Scope(matched.collected(session, condition), dialect)  # matched once, not per figure
+    ids = matched.collected(session, condition)  # matched once, not per figure
+    if ids is None:
+        return _Scope(condition, dialect)
+    return _Scope(Conversation.id.in_(ids), dialect, ids)
 
 
 def _split(counts: dict[str | None, int]) -> SentimentSplit:
@@ -316,15 +328,15 @@ def topics_from_table(session: Session) -> list[tuple[str, str]]:
     return [(str(name), str(q)) for name, q in rows if q]
 
 
-def _share_of_voice(
+def _topic_share(
     session: Session,
     scope: _Scope,
     period: Period,
-    topics: list[tuple[str, Query]],
+    topic: tuple[str, Query],
     me_id: int | None,
     period_mentions: int,
-) -> list[TopicShare]:
-    """Mentions of the period in conversations matching each topic, by sentiment.
+) -> TopicShare:
+    """Mentions of the period in conversations matching one topic, by sentiment.
 
     Only conversations with a mention in the period can count. On SQLite, for
     a short period the topic's query is planned for that bounded set
@@ -336,46 +348,42 @@ def _share_of_voice(
     counted per conversation from `report_conversation`; on SQLite a short
     period's topic words are probed per candidate (`rollups.probing_filter`).
     """
+    name, query = topic
     in_period = and_(Mention.created_at >= period.since, Mention.created_at < period.until)
     # the scope's conversations with a mention in the period: the candidates
     active = scope.mentions(select(Mention.conversation_id), period.since, period.until)
-    # whole conversations from the rollup, not every mention of the period (a filter only
-    # narrows the candidate conversations)
-    rolled = rollups.usable(session, period)
     short = scope.dialect == "sqlite" and period_mentions <= BOUNDED_TOPIC_MENTIONS
-    out = []
-    for name, topic in topics:
-        if rolled:
-            condition = (
-                rollups.probing_filter(session, topic, me_id)
-                if short
-                else conversation_filter(topic, dialect=scope.dialect, me_id=me_id)
-            )
-            candidates = select(Conversation.id).where(condition)
-            if short and scope.condition is not None:
-                # the filter's conversations with a mention in the period, found by its index
-                candidates = candidates.where(Conversation.id.in_(active))
-            candidates = scope.conversations(candidates)
-            split = _split(dict(rollups.topic_split(session, period, candidates)))
-            out.append(TopicShare(name, topic.text, split.total, split))
-            continue
-        if short:
-            candidates = select(Conversation.id).where(
-                Conversation.id.in_(active), bounded_filter(session, topic, me_id=me_id)
-            )
-        else:
-            condition = conversation_filter(topic, dialect=scope.dialect, me_id=me_id)
-            candidates = select(Conversation.id).where(condition)
-        if scope.condition is not None:
-            candidates = candidates.where(scope.condition)
-        statement = (
-            select(Mention.sentiment_label, func.count())
-            .where(in_period, Mention.conversation_id.in_(candidates))
-            .group_by(Mention.sentiment_label)
+    if rollups.usable(session, period):
+        # whole conversations from the rollup, not every mention of the period (a filter
+        # only narrows the candidate conversations)
+        condition = (
+            rollups.probing_filter(session, query, me_id)
+            if short
+            else conversation_filter(query, dialect=scope.dialect, me_id=me_id)
         )
-        split = _split(dict(session.connection().execute(statement).all()))
-        out.append(TopicShare(name, topic.text, split.total, split))
-    return out
+        candidates = select(Conversation.id).where(condition)
+        if short and scope.condition is not None:
+            # the filter's conversations with a mention in the period, found by its index
+            candidates = candidates.where(Conversation.id.in_(active))
+        candidates = scope.conversations(candidates)
+        split = _split(dict(rollups.topic_split(session, period, candidates)))
+        return TopicShare(name, query.text, split.total, split)
+    if short:
+        candidates = select(Conversation.id).where(
+            Conversation.id.in_(active), bounded_filter(session, query, me_id=me_id)
+        )
+    else:
+        condition = conversation_filter(query, dialect=scope.dialect, me_id=me_id)
+        candidates = select(Conversation.id).where(condition)
+    if scope.condition is not None:
+        candidates = candidates.where(scope.condition)
+    statement = (
+        select(Mention.sentiment_label, func.count())
+        .where(in_period, Mention.conversation_id.in_(candidates))
+        .group_by(Mention.sentiment_label)
+    )
+    split = _split(dict(session.connection().execute(statement).all()))
+    return TopicShare(name, query.text, split.total, split)
 
 
 def _durations(
@@ -569,7 +577,8 @@ def _top_authors(
             period.until,
         )
         .group_by(Mention.author_id)
-        .subquery("per_author")
+        .cte("per_author")
+        .prefix_with("MATERIALIZED")  # counted once for both orders
     )
     base = select(
         Author.handle,
@@ -580,16 +589,26 @@ def _top_authors(
         per_author.c.negative,
         per_author.c.neutral,
         per_author.c.positive,
+        Author.id,
     ).join(Author, Author.id == per_author.c.author_id)
-    by_reach = base.where(Author.followers.is_not(None)).order_by(
-        Author.followers.desc(), per_author.c.mentions.desc(), Author.id
+    by_reach = (
+        base.add_columns(literal(0).label("top"))
+        .where(Author.followers.is_not(None))
+        .order_by(Author.followers.desc(), per_author.c.mentions.desc(), Author.id)
+        .limit(TOP_N)
+        .subquery()
     )
-    by_volume = base.order_by(per_author.c.mentions.desc(), Author.id)
-
-    def figures(statement: Any) -> list[AuthorFigure]:
-        return _author_figures(session.connection().execute(statement.limit(TOP_N)))
-
-    return figures(by_reach), figures(by_volume)
+    by_volume = (
+        base.add_columns(literal(1).label("top"))
+        .order_by(per_author.c.mentions.desc(), Author.id)
+        .limit(TOP_N)
+        .subquery()
+    )
+    rows = session.connection().execute(union_all(select(by_reach), select(by_volume))).all()
+    # a compound keeps no order: each top is sorted again here, by the same keys (<= 2 x TOP_N)
+    reach = sorted((r for r in rows if r.top == 0), key=lambda r: (-r[3], -r[4], r[8]))
+    volume = sorted((r for r in rows if r.top == 1), key=lambda r: (-r[4], r[8]))
+    return _author_figures(r[:8] for r in reach), _author_figures(r[:8] for r in volume)
 
 
 def _author_figures(rows: Any) -> list[AuthorFigure]:
@@ -614,91 +633,103 @@ def compute_report(
     negative_target: float = DEFAULT_TARGET,
     now: datetime | None = None,
     timings: dict[str, float] | None = None,
+    threads: int | None = None,
 ) -> Report:
     """All figures for `period`, restricted to conversations matching `query`.
 
     `topics`: (name, filter-language query) pairs for share of voice; None
     reads the watched topics from the `topic` table when there is one.
     `timings`, when given, receives the seconds each figure took (benchmarks).
+    `threads`: figures computed side by side (`reports.parallel`; default:
+    the machine's cores, 1: in order on `session`).
     Raises `query.QueryError` for a bad query or topic query.
     """
     from inboxtui.reports.people import people_figures  # it imports this module
 
     now = now or utcnow()
     spent = timings if timings is not None else {}
-
-    def timed(name: str, compute: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        result = compute()
-        spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
-        return result
-
     parsed = parse(query) if isinstance(query, str) else query
+    named = topics
+    if named is None:
+        started = time.perf_counter()
+        named = topics_from_table(session)
+        spent["topics"] = spent.get("topics", 0.0) + time.perf_counter() - started
+    topic_queries = [(name, parse(text)) for name, text in named]
     scope = _scope(session, parsed, me_id)
+    with Figures(session, spent, threads or workers()) as figures:
+        # the longest first; the figures that plan by the period's size wait for `volume`
+        volume = figures.submit("volume", lambda s: _volume(s, scope, period))
+
+        def period_mentions() -> int:
+            return sum(volume.result()[1].values())
+
+        answered = figures.submit(
+            "first_response", lambda s: _durations(s, scope, period, "first_response_at")
+        )
+        # resolved_at is set only while resolved (triage and ingest clear it on reopen)
+        resolved = figures.submit(
+            "resolution",
+            lambda s: _durations(s, scope, period, "resolved_at", answered_too=True),
+        )
+        shares = [
+            figures.submit(
+                "share_of_voice",
+                lambda s, t=topic: _topic_share(s, scope, period, t, me_id, period_mentions()),
+            )
+            for topic in topic_queries
+        ]
+        authors = figures.submit(
+            "top_authors", lambda s: _top_authors(s, scope, period, period_mentions())
+        )
+        names = figures.submit("names", _names)
+        sla = figures.submit("sla", lambda s: _sla(s, scope, period, now))
+        templates = figures.submit("templates", lambda s: _templates(s, scope, period))
+        corrected = figures.submit(
+            "corrections",
+            lambda s: correction_counts(s, since=period.since, until=period.until),
+        )
+        replies = figures.submit("replies_sent", lambda s: _replies_sent(s, scope, period))
+        outcomes = figures.submit("outcomes", lambda s: _outcomes(s, scope, period))
+        people = figures.submit("people", lambda s: people_figures(s, scope, period))
     notes: list[str] = []
-    named = topics if topics is not None else timed("topics", lambda: topics_from_table(session))
     if not named:
         notes.append("share of voice: no watched topics (pass --topic NAME=QUERY)")
-    topic_queries = [(name, parse(text)) for name, text in named]
-    volume, totals, previous_totals, kinds = timed(
-        "volume", lambda: _volume(session, scope, period)
-    )
-    names = _names(session)
-    answered = timed(
-        "first_response", lambda: _durations(session, scope, period, "first_response_at")
-    )
-    # resolved_at is set only while resolved (triage and ingest clear it on reopen)
-    resolved = timed(
-        "resolution",
-        lambda: _durations(session, scope, period, "resolved_at", answered_too=True),
-    )
-    sla = timed("sla", lambda: _sla(session, scope, period, now))
-    if sla is None:
+    if sla.result() is None:
         notes.append("SLA breaches: no SLA due times are recorded on conversations")
-    templates, all_time = timed("templates", lambda: _templates(session, scope, period))
+    template_counts, all_time = templates.result()
     if all_time:
         notes.append("templates: replies do not record their template; all-time usage shown")
-    by_reach, by_volume = timed(
-        "top_authors", lambda: _top_authors(session, scope, period, sum(totals.values()))
-    )
-    corrected = timed(
-        "corrections",
-        lambda: correction_counts(session, since=period.since, until=period.until),
-    )
-    if corrected.total and parsed.text:
+    if corrected.result().total and parsed.text:
         notes.append("sentiment corrections: counted for the whole inbox, not the filter")
+    buckets, totals, previous_totals, kinds = volume.result()
+    by_reach, by_volume = authors.result()
     return Report(
         period=period,
         previous=period.previous,
         query=parsed.text,
         generated_at=now,
         kinds=kinds,
-        volume=volume,
+        volume=buckets,
         totals=totals,
         previous_totals=previous_totals,
-        negative=sum(b.negative for b in volume),
-        positive=sum(b.positive for b in volume),
+        negative=sum(b.negative for b in buckets),
+        positive=sum(b.positive for b in buckets),
         negative_target=negative_target,
-        share_of_voice=timed(
-            "share_of_voice",
-            lambda: _share_of_voice(
-                session, scope, period, topic_queries, me_id, sum(totals.values())
-            ),
-        ),
-        first_response=_times(answered, names),
-        resolution=_times(resolved, names),
-        sla=sla,
-        replies_sent=timed("replies_sent", lambda: _replies_sent(session, scope, period)),
-        handled=timed("handled", lambda: _handled(answered, resolved, names["agent"])),
-        templates=templates,
+        share_of_voice=[share.result() for share in shares],
+        first_response=_times(answered.result(), names.result()),
+        resolution=_times(resolved.result(), names.result()),
+        sla=sla.result(),
+        replies_sent=replies.result(),
+        handled=_handled(answered.result(), resolved.result(), names.result()["agent"]),
+        templates=template_counts,
         templates_all_time=all_time,
-        outcomes=timed("outcomes", lambda: _outcomes(session, scope, period)),
+        outcomes=outcomes.result(),
         top_by_reach=by_reach,
         top_by_volume=by_volume,
         notes=notes,
-        corrections=corrected.total,
-        corrections_by_change=corrected.by_change,
-        people=timed("people", lambda: people_figures(session, scope, period)),
+        corrections=corrected.result().total,
+        corrections_by_change=corrected.result().by_change,
+        people=people.result(),
     )
 
 

@@ -33,20 +33,24 @@ def _reads_mentions(condition: ColumnElement[bool]) -> bool:
     return False
 
 
-def collected(session: Session, condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`condition` on `conversation` as `conversation.id IN (<its ids, collected now>)`."""
+def collected(session: Session, condition: ColumnElement[bool]) -> Any | None:
+    """`condition`'s conversation ids, collected now, as a one-column subquery; None: keep it.
+
+    Tests use `conversation.id IN (<it>)`; a figure over mentions tests
+    `mention.conversation_id IN (<it>)` directly, with no lookup of each
+    conversation's row.
+    """
     if session.get_bind().dialect.name != "sqlite" or not _reads_mentions(condition):
-        return condition  # a test on conversation's own (indexed) columns is cheap as it is
+        return None  # a test on conversation's own (indexed) columns is cheap as it is
     statement = select(Conversation.id).where(condition).limit(IDS_MAX + 1)
     ids = [int(i) for i in session.connection().execute(statement).scalars()]
     if len(ids) > IDS_MAX:
-        return condition
-    listed: Any = (
+        return None
+    return (
         text("SELECT value FROM json_each(:scope_ids)")
         .bindparams(bindparam("scope_ids", json.dumps(ids), unique=True))
         .columns(column("value", Integer))
     )
-    return Conversation.id.in_(listed)
 
 
 __all__ = ["IDS_MAX", "collected"]

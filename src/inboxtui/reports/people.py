@@ -74,11 +74,7 @@ def people_figures(session: Session, scope: _Scope, period: Period) -> list[Pers
         .group_by(PersonAuthor.person_id)
     )
     if scope.condition is not None:
-        from inboxtui.models import Conversation
-
-        statement = statement.where(
-            Mention.conversation_id.in_(select(Conversation.id).where(scope.condition))
-        )
+        statement = statement.where(Mention.conversation_id.in_(scope.conversation_ids()))
     counts = {
         pid: (int(n), int(neg or 0), int(neu or 0), int(pos or 0))
         for pid, n, neg, neu, pos in session.execute(statement)
