@@ -8,16 +8,16 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import inboxtui.models  # noqa: F401  (registers the tables)
-from inboxtui.search import UNMODELLED_TABLES
+from inboxtui.search import UNMODELLED_INDEXES, UNMODELLED_TABLES
 
 target_metadata = SQLModel.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    """The full-text index is dialect-specific and created by hand, not a model."""
+    """The full-text index and one backend's indexes are created by hand, not models."""
     if type_ == "table" and name in UNMODELLED_TABLES:
         return False
-    return not (type_ == "index" and name == "ix_mention_search_doc")
+    return not (type_ == "index" and name in UNMODELLED_INDEXES)
 
 
 def run() -> None:

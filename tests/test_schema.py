@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Integer, column, text
 from sqlmodel import SQLModel
 
 from inboxtui import search
@@ -14,7 +14,7 @@ from inboxtui.db import Database, current_revision, head_revision, open_database
 def _include(obj, name, type_, reflected, compare_to) -> bool:
     if type_ == "table" and name in search.UNMODELLED_TABLES:
         return False
-    return name != "ix_mention_search_doc"
+    return not (type_ == "index" and name in search.UNMODELLED_INDEXES)
 
 
 def test_autogenerate_finds_no_difference(db: Database) -> None:
@@ -29,6 +29,22 @@ def test_database_is_at_head_with_search_index(db: Database) -> None:
     assert current_revision(db.engine) == head_revision()
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM mention_search")).scalar_one() == 0
+
+
+def test_sqlite_maps_matches_to_conversations_from_its_narrow_index(sqlite_db: Database) -> None:
+    """`search.conversations_of` names the index: a rebuild of `mention` must keep it."""
+    with sqlite_db.engine.connect() as conn:
+        found = conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n"),
+            {"n": search.CONVERSATION_OF_INDEX},
+        ).scalar_one()
+        assert "WHERE id > 0" in found
+        ids = text("SELECT 1").columns(column("value", Integer))
+        statement = search.conversations_of("sqlite", ids)
+        plan = " ".join(
+            str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {statement}")).all()
+        )
+    assert search.CONVERSATION_OF_INDEX in plan
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:

@@ -114,7 +114,7 @@ from inboxtui.models import (
 )
 from inboxtui.person_filters import handle_is, person_authors, tagged_person_authors
 from inboxtui.person_names import person_tag
-from inboxtui.search import match_expression, matching_mention_ids
+from inboxtui.search import conversations_of, match_expression, matching_mention_ids
 from inboxtui.text import QueryToken, phrase_tokens
 from inboxtui.timeutil import iso, parse_duration, parse_iso, parse_when, to_utc, utcnow
 
@@ -1031,7 +1031,7 @@ class _Compiler:
             matches = _matches(self.dialect, match_expression(self.dialect, phrases))
         if mode == "exists":
             return _mention_exists(Mention.id.in_(matches))
-        return Conversation.id.in_(select(Mention.conversation_id).where(Mention.id.in_(matches)))
+        return Conversation.id.in_(conversations_of(self.dialect, matches))
 
     def column(self, name: str) -> Any:
         """A `conversation` column to filter on; `+column` while walking the sort's index.

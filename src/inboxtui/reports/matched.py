@@ -44,8 +44,11 @@ def collected(session: Session, condition: ColumnElement[bool]) -> Any | None:
         return None  # a test on conversation's own (indexed) columns is cheap as it is
     statement = select(Conversation.id).where(condition).limit(IDS_MAX + 1)
     ids = [int(i) for i in session.connection().execute(statement).scalars()]
-    if len(ids) > IDS_MAX:
-        return None
+    return None if len(ids) > IDS_MAX else listed(ids)
+
+
+def listed(ids: list[int]) -> Any:
+    """SQLite: `ids` as a one-column subquery (one bound JSON array, any length)."""
     return (
         text("SELECT value FROM json_each(:scope_ids)")
         .bindparams(bindparam("scope_ids", json.dumps(ids), unique=True))
@@ -53,4 +56,4 @@ def collected(session: Session, condition: ColumnElement[bool]) -> Any | None:
     )
 
 
-__all__ = ["IDS_MAX", "collected"]
+__all__ = ["IDS_MAX", "collected", "listed"]

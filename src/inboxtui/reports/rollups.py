@@ -33,7 +33,6 @@ from inboxtui.models import (
     ReportAuthor,
     ReportConversation,
     ReportHour,
-    Source,
 )
 from inboxtui.query import Query
 from inboxtui.reports.period import Period
@@ -48,8 +47,8 @@ BATCH_MAX = 4096
 # more than counting the period's mentions per author directly
 WALK_SHARE = 0.25
 
-# (previous?, bucket index, kind) -> [mentions, negative, positive]
-VolumeRow = tuple[int, int, str, int, int, int]
+# (previous?, bucket index, source id) -> [mentions, negative, positive]
+VolumeRow = tuple[int, int, int, int, int, int]
 # handle, kind, name, followers, mentions, negative, neutral, positive
 AuthorRow = tuple[str, str, str | None, int | None, int, int, int, int]
 
@@ -137,8 +136,7 @@ def volume_rows(
     )
     edge_hours = _edge_hours(period)
     skip = set(edge_hours)
-    kinds = dict(conn.execute(select(Source.id, Source.kind)).all())
-    acc: dict[tuple[int, int, str], list[int]] = {}
+    acc: dict[tuple[int, int, int], list[int]] = {}
     hours = conn.execute(
         select(ReportHour.hour, ReportHour.source_id, ReportHour.label, ReportHour.mentions).where(
             ReportHour.hour >= start - start % HOUR, ReportHour.hour < until
@@ -149,15 +147,17 @@ def volume_rows(
             continue
         prev = int(hour < since)
         index = (hour - (start if prev else since)) // width
-        row = acc.setdefault((prev, index, kinds.get(source_id, "")), [0, 0, 0])
+        row = acc.setdefault((prev, index, source_id), [0, 0, 0])
         row[0] += mentions
         if label == "negative":
             row[1] += mentions
         elif label == "positive":
             row[2] += mentions
     for lo, hi in _ranges(edge_hours, start, until):
-        for prev, index, kind, total, negative, positive in conn.execute(raw(_at(lo), _at(hi))):
-            row = acc.setdefault((int(prev), int(index), kind), [0, 0, 0])
+        for prev, index, source_id, total, negative, positive in conn.execute(
+            raw(_at(lo), _at(hi))
+        ):
+            row = acc.setdefault((int(prev), int(index), int(source_id)), [0, 0, 0])
             row[0] += int(total)
             row[1] += int(negative or 0)
             row[2] += int(positive or 0)
