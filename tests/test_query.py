@@ -572,6 +572,7 @@ TEXT_CASES: list[tuple[str, list[str]]] = [
     ("!!!", ALL),  # only punctuation: ignored
     ('is:open "!!!"', ["c1", "c6"]),
     ("refund OR ???", ["c1", "c5"]),  # an ignored term drops out of the OR
+    ("营销 OR 營銷 OR refund", ["c1", "c3", "c4", "c5"]),  # one script's twin: one lookup
     ("nothinglikethis", []),
     ("https://example.com", []),
 ]
@@ -579,6 +580,12 @@ TEXT_CASES: list[tuple[str, list[str]]] = [
 
 def test_full_text(world: World) -> None:
     check(world, TEXT_CASES)
+
+
+def test_words_folding_to_the_same_tokens_are_looked_up_once() -> None:
+    twins = q.conversation_filter(q.parse("营销 OR 營銷 OR refund"), dialect="sqlite", me_id=None)
+    single = q.conversation_filter(q.parse("营销 OR refund"), dialect="sqlite", me_id=None)
+    assert str(twins).count("MATCH") == str(single).count("MATCH") == 2
 
 
 # --------------------------------------------------------------------------- rows and order

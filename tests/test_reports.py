@@ -297,6 +297,10 @@ def test_sla_deadlines_due_and_missed(seeded: Database) -> None:
     period = make_period("7d", now=now)
     with seeded.read() as session:
         report = compute_report(session, period, topics=[], now=now)
+        # a filter reads its conversations once for both clocks: the same definition
+        filtered = compute_report(session, period, query="role:support", topics=[], now=now)
+        support = session.connection().execute(select(Role.id).where(Role.name == "support"))
+        support_id = support.scalar_one()
         clocks = (
             session.connection()
             .execute(
@@ -306,11 +310,12 @@ def test_sla_deadlines_due_and_missed(seeded: Database) -> None:
                     Conversation.resolution_due_at,
                     Conversation.resolved_at,
                     Conversation.sla_paused_at,
+                    Conversation.role_id,
                 )
             )
             .all()
         )
-    assert report.sla is not None
+    assert report.sla is not None and filtered.sla is not None
     for name, due_at, done_at in (("first_response", 0, 1), ("resolution", 2, 3)):
         due = [c for c in clocks if _inside(c[due_at], period.since, min(period.until, now))]
         missed = [c for c in due if (c[done_at] or c[4] or now) > c[due_at]]
@@ -318,6 +323,9 @@ def test_sla_deadlines_due_and_missed(seeded: Database) -> None:
         assert report.sla.breaches[name] == len(missed) > 0
         row = f"| {name.replace('_', ' ')} | {len(due)} | {len(missed)} |"
         assert row in render_markdown(report)
+        theirs = [c for c in due if c[5] == support_id]
+        assert filtered.sla.due[name] == len(theirs) > 0
+        assert filtered.sla.breaches[name] == len([c for c in missed if c[5] == support_id])
 
 
 def test_share_of_voice_and_top_authors(seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -999,7 +999,16 @@ class _Compiler:
             if not present:
                 return None
             return present[0] if len(present) == 1 else and_(*present)
-        options = [c for c in (self.node(n) for n in node.nodes) if c is not None]
+        # words that fold to the same tokens (電池 OR 电池) are one lookup, not two
+        seen: set[tuple[QueryToken, ...]] = set()
+        unique = []
+        for n in node.nodes:
+            if isinstance(n, TextTerm):
+                if n.tokens in seen:
+                    continue
+                seen.add(n.tokens)
+            unique.append(n)
+        options = [c for c in (self.node(n) for n in unique) if c is not None]
         if not options:
             return None
         return options[0] if len(options) == 1 else or_(*options)

@@ -39,6 +39,7 @@ from sqlalchemy import (
     desc,
     func,
     literal,
+    or_,
     select,
     true,
     union_all,
@@ -470,22 +471,37 @@ def _sla(session: Session, scope: _Scope, period: Period, now: datetime) -> Sla 
         return None
     paused = conversation.c.get("sla_paused_at")
     until = min(period.until, now)
-    breaches: dict[str, int] = {}
-    due_counts: dict[str, int] = {}
-    for name, due_name, done_name in clocks:
+    counted: list[tuple[ColumnElement[bool], Any]] = []  # (due in the period, missed)
+    for _, due_name, done_name in clocks:
         due = conversation.c[due_name]
         stop = [conversation.c[done_name]]
         if paused is not None:
             stop.append(paused)
-        missed = case((func.coalesce(*stop, now) > due, 1), else_=0)
+        counted.append((and_(due >= period.since, due < until), func.coalesce(*stop, now) > due))
+    if scope.condition is None:
+        # per clock, a range of its due index
+        rows = [
+            session.connection()
+            .execute(
+                select(func.count(), func.sum(case((missed, 1), else_=0)))
+                .select_from(conversation)
+                .where(in_period)
+            )
+            .one()
+            for in_period, missed in counted
+        ]
+    else:
+        # the filter's conversations (by its index) are read once for every clock
+        sums = [func.sum(case((in_period, 1), else_=0)) for in_period, _ in counted] + [
+            func.sum(case((and_(in_period, missed), 1), else_=0)) for in_period, missed in counted
+        ]
         statement = scope.conversations(
-            select(func.count(), func.sum(missed))
-            .select_from(conversation)
-            .where(due >= period.since, due < until)
+            select(*sums).select_from(conversation).where(or_(*(c for c, _ in counted)))
         )
-        total, breached = session.connection().execute(statement).one()
-        due_counts[name] = int(total or 0)
-        breaches[name] = int(breached or 0)
+        found = session.connection().execute(statement).one()
+        rows = [(found[i], found[i + len(counted)]) for i in range(len(counted))]
+    due_counts = {clock[0]: int(total or 0) for clock, (total, _) in zip(clocks, rows, strict=True)}
+    breaches = {clock[0]: int(missed or 0) for clock, (_, missed) in zip(clocks, rows, strict=True)}
     return Sla(breaches, due_counts)
 
 
