@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -591,11 +592,14 @@ def _outcomes(session: Session, scope: _Scope, period: Period) -> dict[str, int]
 
 
 def _top_authors(
-    session: Session, scope: _Scope, period: Period, period_mentions: int = 0
+    session: Session, scope: _Scope, period: Period, period_mentions: Callable[[], int]
 ) -> tuple[list[AuthorFigure], list[AuthorFigure]]:
-    """Authors of the period's mentions: the top by followers and the top by mentions."""
+    """Authors of the period's mentions: the top by followers and the top by mentions.
+
+    `period_mentions` (the rollups' walk budget) is asked only when unfiltered.
+    """
     if scope.condition is None and rollups.usable(session, period):
-        found = rollups.top_author_rows(session, period, TOP_N, period_mentions)
+        found = rollups.top_author_rows(session, period, TOP_N, period_mentions())
         if found is not None:
             return _author_figures(found[0]), _author_figures(found[1])
     per_author = (
@@ -705,6 +709,9 @@ def compute_report(
             "resolution",
             lambda s: _durations(s, scope, period, "resolved_at", answered_too=True),
         )
+        authors = figures.submit(
+            "top_authors", lambda s: _top_authors(s, scope, period, period_mentions)
+        )
         shares = [
             figures.submit(
                 "share_of_voice",
@@ -712,9 +719,6 @@ def compute_report(
             )
             for topic in topic_queries
         ]
-        authors = figures.submit(
-            "top_authors", lambda s: _top_authors(s, scope, period, period_mentions())
-        )
         names = figures.submit("names", _names)
         sla = figures.submit("sla", lambda s: _sla(s, scope, period, now))
         templates = figures.submit("templates", lambda s: _templates(s, scope, period))
