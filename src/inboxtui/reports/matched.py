@@ -14,8 +14,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Table, TextClause, bindparam, column, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Table,
+    TextClause,
+    bindparam,
+    column,
+    intersect,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, Grouping
+from sqlalchemy.sql.operators import and_, in_op, or_
+from sqlalchemy.sql.selectable import CompoundSelect, ScalarSelect
 from sqlmodel import Session
 
 from inboxtui.models import Conversation
@@ -42,9 +56,42 @@ def collected(session: Session, condition: ColumnElement[bool]) -> Any | None:
     """
     if session.get_bind().dialect.name != "sqlite" or not _reads_mentions(condition):
         return None  # a test on conversation's own (indexed) columns is cheap as it is
-    statement = select(Conversation.id).where(condition).limit(IDS_MAX + 1)
+    sets = _id_sets(condition)
+    statement = (
+        select(Conversation.id).where(condition) if sets is None else select(sets.subquery())
+    ).limit(IDS_MAX + 1)
     ids = [int(i) for i in session.connection().execute(statement).scalars()]
     return None if len(ids) > IDS_MAX else listed(ids)
+
+
+def _id_sets(condition: ColumnElement[bool]) -> Any | None:
+    """`conversation.id IN (a) OR/AND ...` as `a UNION/INTERSECT ...`, else None.
+
+    A search word compiles to `conversation.id IN (<its matches' conversations>)`:
+    selecting those ids straight from the sets spares a lookup of every
+    matching conversation's row (a third of the collecting, for `refund OR 退款`).
+    """
+    if isinstance(condition, Grouping):  # parentheses
+        return _id_sets(condition.element)
+    if isinstance(condition, BinaryExpression):
+        left, right = condition.left, condition.right
+        if (
+            condition.operator is in_op
+            and isinstance(left, ColumnElement)
+            and getattr(left, "table", None) is Conversation.__table__  # type: ignore[attr-defined]
+            and getattr(left, "name", None) == "id"
+            and isinstance(right, ScalarSelect)
+        ):
+            return right.element
+        return None
+    if isinstance(condition, BooleanClauseList) and condition.operator in (or_, and_):
+        parts = [_id_sets(clause) for clause in condition.clauses]
+        if not parts or any(part is None for part in parts):
+            return None
+        # SQLite takes no parenthesised compound: a nested one is read as a subquery
+        plain = [select(*p.subquery().c) if isinstance(p, CompoundSelect) else p for p in parts]
+        return (union if condition.operator is or_ else intersect)(*plain)
+    return None
 
 
 def listed(ids: list[int]) -> Any:
