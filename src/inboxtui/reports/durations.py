@@ -38,6 +38,8 @@ INDEXES = {
     "resolved_at": "ix_conversation_resolved_bins",
 }
 ALL = ("all", None)
+# SQLite: a period holding under 1/RANGE_SHARE of all conversations is read as a range
+RANGE_SHARE = 10
 
 
 def seconds_sql(event: str, dialect: str) -> str:
@@ -82,6 +84,29 @@ def _has_index(conn: Connection, name: str) -> bool:
     return found.first() is not None
 
 
+def _few_in_period(conn: Connection, column: Any, since: datetime, until: datetime) -> bool:
+    """SQLite: whether the period holds few enough events that a range beats the walk.
+
+    The walk of a bins index reads every answered (resolved) conversation of
+    the store, about 0.35 µs each; a range of the event's own index reads
+    only the period's, but computes each bin and sorts the groups, about
+    2.6 µs each (measured at 1,000,000 mentions). So a period holding under
+    a tenth of the store's conversations is read as a range: a week of a
+    store with years of history, not a week of the 14-day benchmark. The
+    count stops at that bound (an index-only count, a few ms).
+    """
+    conversations = conn.execute(select(func.max(Conversation.id))).scalar() or 0
+    bound = conversations // RANGE_SHARE
+    inside = (
+        select(literal_column("1"))
+        .select_from(Conversation)
+        .where(column >= since, column < until)
+        .limit(bound + 1)
+        .subquery()
+    )
+    return int(conn.execute(select(func.count()).select_from(inside)).scalar_one()) <= bound
+
+
 def durations(
     conn: Connection,
     event: str,
@@ -102,7 +127,12 @@ def durations(
     column = Conversation.__table__.c[event]  # type: ignore[attr-defined]
     bin_ = literal_column(bin_sql(event, dialect))
     ranged = column
-    if dialect == "sqlite" and not filtered and _has_index(conn, INDEXES[event]):
+    if (
+        dialect == "sqlite"
+        and not filtered
+        and _has_index(conn, INDEXES[event])
+        and not _few_in_period(conn, column, since, until)
+    ):
         # no index term on the range: the walk of the bins index in bin order is the plan
         ranged = literal_column(f"+conversation.{event}", type_=column.type)
     in_period = and_(column.is_not(None), ranged >= since, ranged < until)
