@@ -652,11 +652,13 @@ def _matches(dialect: str, expression: str) -> Any:
     )
 
 
-def _json_ids(ids: str) -> Any:
-    """SQLite: a JSON array of ids as a one-column subquery (one bound value, any length)."""
+def json_ids(ids: str | Sequence[int]) -> Any:
+    """SQLite: ids (a list, or already a JSON array) as a one-column subquery, bound as
+    one value whatever their number (SQLite caps bound values per statement)."""
+    array = ids if isinstance(ids, str) else json.dumps(list(ids))
     return (
         text("SELECT value FROM json_each(:ids)")
-        .bindparams(bindparam("ids", ids, unique=True))
+        .bindparams(bindparam("ids", array, unique=True))
         .columns(column("value", Integer))
     )
 
@@ -1035,7 +1037,7 @@ class _Compiler:
         if mode == "ids":
             if not ids or ids == "[]":
                 return false()
-            matches = _json_ids(ids) if isinstance(ids, str) else ids
+            matches = json_ids(ids) if isinstance(ids, str) else ids
         else:
             matches = _matches(self.dialect, match_expression(self.dialect, phrases))
         if mode == "exists":
@@ -1668,6 +1670,7 @@ __all__ = [
     "count",
     "fetch_page",
     "fetch_rows",
+    "json_ids",
     "matching_ids",
     "parse",
     "position_of",

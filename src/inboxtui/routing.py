@@ -51,7 +51,6 @@ from sqlalchemy import (
     Connection,
     Integer,
     bindparam,
-    column,
     delete,
     func,
     insert,
@@ -82,6 +81,7 @@ from inboxtui.query import (
     QueryError,
     bounded_filter,
     conversation_filter,
+    json_ids,
     matching_ids,
     parse,
 )
@@ -356,10 +356,7 @@ def _ids_condition(dialect: str, ids: Sequence[int]) -> Any:
     if dialect == "postgresql":
         values = bindparam("route_ids", list(ids), type_=ARRAY(Integer), unique=True)
         return _CONV.c.id.in_(select(func.unnest(values)))
-    values = text("SELECT value FROM json_each(:route_ids)").bindparams(
-        bindparam("route_ids", json.dumps(list(ids)), unique=True)
-    )
-    return _CONV.c.id.in_(values.columns(column("value", Integer)))
+    return _CONV.c.id.in_(json_ids(ids))
 
 
 @dataclass(frozen=True)

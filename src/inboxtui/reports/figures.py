@@ -57,7 +57,7 @@ from inboxtui.models import (
     Source,
     Template,
 )
-from inboxtui.query import Query, bounded_filter, conversation_filter, parse
+from inboxtui.query import Query, bounded_filter, conversation_filter, json_ids, parse
 from inboxtui.reports import matched, rollups
 from inboxtui.reports.durations import Durations, durations
 from inboxtui.reports.parallel import Figures, workers
@@ -230,7 +230,7 @@ class _Scope:
                     select(Mention.conversation_id).distinct(), period.since, period.until
                 )
                 ids = [int(i) for i in session.connection().execute(found).scalars()]
-                self._collected["active"] = matched.listed(ids)
+                self._collected["active"] = json_ids(ids)
             return self._collected["active"]
 
     def mentions(self, statement: Any, start: datetime, end: datetime) -> Any:

@@ -11,19 +11,14 @@ condition well and keeps it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     Table,
     TextClause,
-    bindparam,
-    column,
     intersect,
     select,
-    text,
     union,
 )
 from sqlalchemy.sql import visitors
@@ -33,6 +28,7 @@ from sqlalchemy.sql.selectable import CompoundSelect, ScalarSelect
 from sqlmodel import Session
 
 from inboxtui.models import Conversation
+from inboxtui.query import json_ids
 
 IDS_MAX = 200_000
 
@@ -61,7 +57,7 @@ def collected(session: Session, condition: ColumnElement[bool]) -> Any | None:
         select(Conversation.id).where(condition) if sets is None else select(sets.subquery())
     ).limit(IDS_MAX + 1)
     ids = [int(i) for i in session.connection().execute(statement).scalars()]
-    return None if len(ids) > IDS_MAX else listed(ids)
+    return None if len(ids) > IDS_MAX else json_ids(ids)
 
 
 def _id_sets(condition: ColumnElement[bool]) -> Any | None:
@@ -94,13 +90,4 @@ def _id_sets(condition: ColumnElement[bool]) -> Any | None:
     return None
 
 
-def listed(ids: list[int]) -> Any:
-    """SQLite: `ids` as a one-column subquery (one bound JSON array, any length)."""
-    return (
-        text("SELECT value FROM json_each(:scope_ids)")
-        .bindparams(bindparam("scope_ids", json.dumps(ids), unique=True))
-        .columns(column("value", Integer))
-    )
-
-
-__all__ = ["IDS_MAX", "collected", "listed"]
+__all__ = ["IDS_MAX", "collected"]
