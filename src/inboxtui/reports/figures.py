@@ -62,7 +62,7 @@ from inboxtui.reports import matched, rollups
 from inboxtui.reports.durations import Durations, durations
 from inboxtui.reports.parallel import Figures, workers
 from inboxtui.reports.period import Period
-from inboxtui.reports.sql import NONE_NAME, epoch
+from inboxtui.reports.sql import NONE_NAME, epoch, labelled
 from inboxtui.services.sentiment_labels import correction_counts
 from inboxtui.timeutil import utcnow
 
@@ -263,10 +263,6 @@ def _split(counts: dict[str | None, int]) -> SentimentSplit:
     )
 
 
-def _is(label: str) -> Any:
-    return func.sum(case((Mention.sentiment_label == label, 1), else_=0))
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -288,8 +284,8 @@ def _volume(
         bucket.label("bucket"),
         Mention.source_id,
         func.count(),
-        _is("negative"),
-        _is("positive"),
+        labelled("negative"),
+        labelled("positive"),
     ).select_from(Mention)
 
     def grouped(lo: datetime, hi: datetime) -> Any:
@@ -607,9 +603,9 @@ def _top_authors(
             select(
                 Mention.author_id.label("author_id"),
                 func.count().label("mentions"),
-                _is("negative").label("negative"),
-                _is("neutral").label("neutral"),
-                _is("positive").label("positive"),
+                labelled("negative").label("negative"),
+                labelled("neutral").label("neutral"),
+                labelled("positive").label("positive"),
             ).select_from(Mention),
             period.since,
             period.until,

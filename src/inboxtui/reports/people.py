@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from inboxtui.models import Author, Mention, Person, PersonAuthor, PersonTag
 from inboxtui.reports.figures import SentimentSplit, _Scope
 from inboxtui.reports.period import Period
+from inboxtui.reports.sql import labelled
 
 PEOPLE_TAGS: tuple[str, ...] = ("advocate", "detractor")
 SHOWN = 20  # per tag
@@ -34,10 +35,6 @@ class PersonFigure:
     reach: int  # followers summed over the accounts (unknown: 0)
     mentions: int
     sentiment: SentimentSplit
-
-
-def _label_sum(label: str) -> object:
-    return func.sum(case((Mention.sentiment_label == label, 1), else_=0))
 
 
 def people_figures(session: Session, scope: _Scope, period: Period) -> list[PersonFigure]:
@@ -64,9 +61,9 @@ def people_figures(session: Session, scope: _Scope, period: Period) -> list[Pers
         select(
             PersonAuthor.person_id,
             func.count(),
-            _label_sum("negative"),
-            _label_sum("neutral"),
-            _label_sum("positive"),
+            labelled("negative"),
+            labelled("neutral"),
+            labelled("positive"),
         )
         .select_from(PersonAuthor)
         .join(Mention, Mention.author_id == PersonAuthor.author_id)

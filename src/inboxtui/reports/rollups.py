@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Select, case, func, literal, or_, select, text, union_all
+from sqlalchemy import Column, Select, func, literal, or_, select, text, union_all
 from sqlalchemy.sql import visitors
 from sqlmodel import Session
 
@@ -36,6 +36,7 @@ from inboxtui.models import (
 )
 from inboxtui.query import Query
 from inboxtui.reports.period import Period
+from inboxtui.reports.sql import labelled
 
 HOUR = 3600
 TRIGGERS = ("report_mention_insert", "report_mention_update", "report_mention_delete")
@@ -268,10 +269,6 @@ def topic_split(session: Session, period: Period, candidates: Select[Any]) -> di
 # --------------------------------------------------------------------------- top authors
 
 
-def _is(label: str) -> Any:
-    return func.sum(case((Mention.sentiment_label == label, 1), else_=0))
-
-
 def _period_counts(
     session: Session, author_ids: Iterable[int], period: Period
 ) -> dict[int, tuple[int, int, int, int]]:
@@ -283,9 +280,9 @@ def _period_counts(
         select(
             Mention.author_id,
             func.count(),
-            _is("negative"),
-            _is("neutral"),
-            _is("positive"),
+            labelled("negative"),
+            labelled("neutral"),
+            labelled("positive"),
         )
         .where(
             Mention.author_id.in_(ids),
